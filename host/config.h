@@ -1,0 +1,117 @@
+/*
+ * config.h — conf.d/*.ini, read in name order, validated from key tables.
+ *
+ * host.ini (any file may hold host sections; a section given twice is an
+ * error) has:
+ *   [host]      workers, batch_size, plugin_dir, schema_dir, state_dir,
+ *               log_level, log_format, shutdown_timeout_ms
+ *   [kafka]     any librdkafka property, passed through (checked against
+ *               librdkafka itself, so a typo is an error with file:line)
+ *   [postgres]  dsn
+ *   [retry]     initial_ms, max_ms, max_attempts
+ *   [http]      listen
+ *   [topics]    PATTERN = TOPIC: event types matching PATTERN live on
+ *               TOPIC (first match in file order wins; default: the type
+ *               itself is the topic)
+ * A plugin file has:
+ *   [plugin]    name (default: file name without leading "NN-" and
+ *               ".ini"), path (.so, relative to plugin_dir), group
+ *               (default: name), enabled (default true), dlq_topic
+ *               (default "dlq.<group>"), retry_initial_ms, retry_max_ms,
+ *               retry_max_attempts (default: [retry])
+ *   [settings]  free-form keys the plugin reads with config_get()
+ *
+ * Environment variables override host settings after the files are read:
+ * SWITCHYARD_<SECTION>_<KEY> in upper case for table keys (for example
+ * SWITCHYARD_HOST_WORKERS, SWITCHYARD_POSTGRES_DSN), and
+ * SWITCHYARD_KAFKA_BROKERS for kafka bootstrap.servers.
+ *
+ * Relative directories (plugin_dir, schema_dir, state_dir) are resolved
+ * against the conf.d directory.
+ */
+#ifndef YARD_CONFIG_H
+#define YARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* A key=value with where it came from.  Strings owned by the config. */
+typedef struct yard_kv {
+    char *key;
+    char *value;
+    char *file; /* path of the .ini, or "environment" */
+    int line;   /* 0 for the environment */
+} yard_kv;
+
+typedef struct yard_retry_policy {
+    uint32_t initial_ms;   /* first backoff, default 100 */
+    uint32_t max_ms;       /* backoff cap, default 30000 */
+    uint32_t max_attempts; /* handler calls before the DLQ, default 5 */
+} yard_retry_policy;
+
+typedef struct yard_plugin_conf {
+    char *name;
+    char *file; /* the .ini it came from */
+    int line;   /* line of its [plugin] header */
+    char *path; /* .so path as resolved against plugin_dir */
+    char *group;
+    char *dlq_topic;
+    bool enabled;
+    yard_retry_policy retry;
+    yard_kv *settings; /* [settings], in file order */
+    size_t n_settings;
+} yard_plugin_conf;
+
+typedef struct yard_config {
+    char *conf_dir;
+    /* [host] */
+    uint32_t workers;        /* default 4, 1..256 */
+    uint32_t batch_size;     /* events per transaction, default 64, 1..10000 */
+    char *plugin_dir;        /* default "../plugins" */
+    char *schema_dir;        /* default "../schemas" */
+    char *state_dir;         /* default "/var/lib/switchyard" */
+    char *log_level;         /* default "info" */
+    char *log_format;        /* "logfmt" (default) or "json" */
+    uint32_t shutdown_timeout_ms; /* default 10000 */
+    /* [postgres] */
+    char *postgres_dsn;      /* default "" (libpq defaults / PG* env) */
+    /* [http] */
+    char *http_listen;       /* default "127.0.0.1:9464" */
+    /* [retry] */
+    yard_retry_policy retry;
+    /* [kafka], in file order, then environment */
+    yard_kv *kafka;
+    size_t n_kafka;
+    /* [topics], in file order */
+    yard_kv *topics;
+    size_t n_topics;
+    /* one per plugin file, in file-name order */
+    yard_plugin_conf *plugins;
+    size_t n_plugins;
+} yard_config;
+
+/*
+ * Read every *.ini in conf_dir in name order, apply the environment and
+ * validate.  On success *out is a new config the caller frees with
+ * yard_config_free().  On failure returns YARD_ECONFIG (or YARD_EIO when
+ * the directory cannot be read), *out is NULL, and `diag` holds one
+ * "file:line: message" per problem found (all of them, not just the first).
+ */
+int yard_config_load(const char *conf_dir, yard_config **out, yard_diag *diag);
+
+void yard_config_free(yard_config *cfg); /* accepts NULL */
+
+/* Value of a [kafka] key, or NULL.  Owned by cfg. */
+const char *yard_config_kafka(const yard_config *cfg, const char *key);
+
+/* The plugin's conf by name, or NULL.  Owned by cfg. */
+const yard_plugin_conf *yard_config_plugin(const yard_config *cfg,
+                                           const char *name);
+
+/* Setting from a plugin's [settings], or NULL.  Owned by pc. */
+const char *yard_plugin_conf_get(const yard_plugin_conf *pc, const char *key);
+
+#endif
