@@ -1,5 +1,5 @@
 /*
- * config.h — conf.d/*.ini, read in name order, validated from key tables.
+ * config.h — conf.d/NAME.ini files, read in name order, validated from key tables.
  *
  * host.ini (any file may hold host sections; a section given twice is an
  * error) has:
@@ -92,6 +92,58 @@ typedef struct yard_config {
     yard_plugin_conf *plugins;
     size_t n_plugins;
 } yard_config;
+
+/*
+ * The key tables.  Configuration is data: each section's keys are rows of a
+ * static table, and parsing, defaults, validation, environment overrides,
+ * error messages and `switchyard check` all come from these rows.
+ */
+typedef enum yard_conf_type {
+    YARD_CONF_STRING, /* text; a key may add its own check */
+    YARD_CONF_UINT,   /* whole number in [min, max] */
+    YARD_CONF_BOOL,   /* true/false, yes/no, on/off, 1/0 */
+    YARD_CONF_DIR,    /* non-empty path; relative: against conf_dir */
+    YARD_CONF_ENUM,   /* one of `choices`, written "a|b|c" */
+} yard_conf_type;
+
+#define YARD_CONF_REQUIRED 0x1u /* no default: the key must be given */
+#define YARD_CONF_DERIVED 0x2u  /* default computed from other keys (help) */
+#define YARD_CONF_SECRET 0x4u   /* the value is never echoed in messages */
+
+typedef struct yard_conf_key {
+    const char *name;
+    yard_conf_type type;
+    const char *def;     /* default in file syntax; NULL: REQUIRED/DERIVED */
+    uint32_t min, max;   /* YARD_CONF_UINT bounds, inclusive */
+    const char *choices; /* YARD_CONF_ENUM */
+    unsigned flags;      /* YARD_CONF_REQUIRED | _DERIVED | _SECRET */
+    size_t offset;       /* of the field in yard_config / yard_plugin_conf */
+    /* Extra check of a STRING value: false with "expected ..." in why. */
+    bool (*check)(const char *value, char *why, size_t whylen);
+    const char *help;
+} yard_conf_key;
+
+typedef enum yard_conf_kind {
+    YARD_CONF_HOST,     /* table keys of yard_config; one per host; env
+                           SWITCHYARD_<SECTION>_<KEY> overrides them */
+    YARD_CONF_KAFKA,    /* librdkafka properties, checked by librdkafka */
+    YARD_CONF_TOPICS,   /* PATTERN = TOPIC rules */
+    YARD_CONF_PLUGIN,   /* table keys of yard_plugin_conf; makes the file a
+                           plugin file */
+    YARD_CONF_SETTINGS, /* free-form keys of the plugin in the same file */
+} yard_conf_kind;
+
+typedef struct yard_conf_section {
+    const char *name;
+    yard_conf_kind kind;
+    const yard_conf_key *keys; /* NULL for free-form sections */
+    size_t n_keys;
+    const char *help;
+} yard_conf_section;
+
+/* Every section the loader knows, in documentation order.  Static storage,
+ * any thread. */
+const yard_conf_section *yard_config_sections(size_t *n);
 
 /*
  * Read every *.ini in conf_dir in name order, apply the environment and

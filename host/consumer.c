@@ -1,0 +1,414 @@
+/* consumer.c — per-binding Kafka consumer and offset tracking (consumer.h). */
+#include "consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pattern.h"
+
+#define POLL_MS 100
+#define DEFAULT_MAX_INFLIGHT 10000
+#define DEFAULT_MAX_EVENT_BYTES (1024 * 1024)
+
+/* A job as this transport owns it: the message stays alive until the job
+ * leaves its partition's queue, so the wire view needs no copies. */
+typedef struct cjob {
+    yard_job job;
+    struct cjob *pnext;     /* next in the partition's offset order */
+    struct ptrack *track;
+    rd_kafka_message_t *rkm;
+    yard_header *headers;
+    int state; /* 0 running, 1 done, 2 abandoned */
+} cjob;
+
+/* In-flight events of one partition, in offset order. */
+typedef struct ptrack {
+    struct ptrack *next;
+    char *topic;
+    int32_t partition;
+    cjob *head, *tail;
+    bool stuck; /* an abandoned event: never commit past it */
+} ptrack;
+
+struct yard_consumer {
+    yard_consumer_opts o;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t mu; /* tracks, held */
+    pthread_cond_t cv;
+    ptrack *tracks;
+    size_t held; /* jobs fetched and not yet released */
+};
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                      const char *buf)
+{
+    (void)rk;
+    yard_log_level l = level <= 3 ? YARD_LOG_ERROR
+                       : level <= 4 ? YARD_LOG_WARN
+                       : level <= 6 ? YARD_LOG_INFO
+                                    : YARD_LOG_DEBUG;
+    yard_log(l, buf, "component", "kafka", "facility", fac, NULL);
+}
+
+void yard_kafka_conf_logging(struct rd_kafka_conf_s *conf)
+{
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+}
+
+int yard_kafka_conf_apply(struct rd_kafka_conf_s *conf, const yard_config *cfg,
+                          char *err, size_t errlen)
+{
+    char e[256];
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        const yard_kv *kv = &cfg->kafka[i];
+        if (rd_kafka_conf_set(conf, kv->key, kv->value, e, sizeof e) !=
+            RD_KAFKA_CONF_OK)
+            return yard_errf(err, errlen, YARD_ECONFIG, "%s:%d: [kafka] %s: %s",
+                             kv->file, kv->line, kv->key, e);
+    }
+    return 0;
+}
+
+/* Release jobs at the head of a partition queue that are done; returns the
+ * offset to store (next to consume) or -1 when nothing advanced.  Caller
+ * holds c->mu. */
+static int64_t advance(yard_consumer *c, ptrack *t)
+{
+    int64_t next = -1;
+    while (t->head && t->head->state == 1) {
+        cjob *j = t->head;
+        t->head = j->pnext;
+        next = j->job.wire.offset + 1;
+        yard_envelope_clear(&j->job.env);
+        rd_kafka_message_destroy(j->rkm);
+        free(j->headers);
+        free(j);
+        c->held--;
+    }
+    if (!t->head)
+        t->tail = NULL;
+    if (t->head && t->head->state == 2)
+        t->stuck = true;
+    return next;
+}
+
+static void on_done(yard_job *job, yard_job_status status)
+{
+    cjob *j = (cjob *)job;
+    yard_consumer *c = job->owner;
+    pthread_mutex_lock(&c->mu);
+    j->state = status == YARD_JOB_DONE ? 1 : 2;
+    ptrack *t = j->track;
+    int64_t next = t->stuck ? -1 : advance(c, t);
+    if (next >= 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset = next;
+        rd_kafka_offsets_store(c->rk, l); /* thread-safe; auto-commit sends it */
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static ptrack *track_for(yard_consumer *c, const char *topic, int32_t part)
+{
+    for (ptrack *t = c->tracks; t; t = t->next)
+        if (t->partition == part && strcmp(t->topic, topic) == 0)
+            return t;
+    ptrack *t = calloc(1, sizeof *t);
+    if (!t || !(t->topic = strdup(topic))) {
+        free(t);
+        return NULL;
+    }
+    t->partition = part;
+    t->next = c->tracks;
+    c->tracks = t;
+    return t;
+}
+
+/* Forget the partitions in `parts` (NULL: all); their jobs are finished. */
+static void tracks_drop(yard_consumer *c,
+                        const rd_kafka_topic_partition_list_t *parts)
+{
+    ptrack **pp = &c->tracks;
+    while (*pp) {
+        ptrack *t = *pp;
+        bool drop = !parts || rd_kafka_topic_partition_list_find(
+                                  parts, t->topic, t->partition) != NULL;
+        if (!drop) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        for (cjob *j = t->head; j;) {
+            cjob *n = j->pnext;
+            yard_envelope_clear(&j->job.env);
+            rd_kafka_message_destroy(j->rkm);
+            free(j->headers);
+            free(j);
+            c->held--;
+            j = n;
+        }
+        free(t->topic);
+        free(t);
+    }
+}
+
+/* Wait until no job of ours is running in the engine. */
+static void wait_quiet(yard_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        bool running = false;
+        for (ptrack *t = c->tracks; t && !running; t = t->next)
+            for (cjob *j = t->head; j && !running; j = j->pnext)
+                running = j->state == 0;
+        if (!running)
+            break;
+        pthread_cond_wait(&c->cv, &c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    yard_consumer *c = opaque;
+    const char *group = c->o.binding->conf->group;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        yard_log(YARD_LOG_INFO, "partitions assigned", "group", group, NULL);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    /* Revoked: let in-flight events finish and commit before the partitions
+     * move, so their next owner starts after the last committed effect. */
+    wait_quiet(c);
+    rd_kafka_commit(rk, NULL, 0);
+    pthread_mutex_lock(&c->mu);
+    tracks_drop(c, parts);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    rd_kafka_assign(rk, NULL);
+    yard_log(YARD_LOG_INFO, "partitions revoked", "group", group, NULL);
+}
+
+static void submit(yard_consumer *c, rd_kafka_message_t *rkm)
+{
+    cjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        rd_kafka_message_destroy(rkm);
+        return; /* not stored: redelivered after a restart */
+    }
+    j->rkm = rkm;
+    yard_job *job = &j->job;
+    job->binding = c->o.binding;
+    job->on_done = on_done;
+    job->owner = c;
+    yard_wire_msg *w = &job->wire;
+    w->topic = rd_kafka_topic_name(rkm->rkt);
+    w->partition = rkm->partition;
+    w->offset = rkm->offset;
+    w->key = rkm->key;
+    w->key_len = rkm->key_len;
+    w->value = rkm->payload;
+    w->value_len = rkm->len;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t n = rd_kafka_header_cnt(hdrs);
+        j->headers = calloc(n ? n : 1, sizeof *j->headers);
+        for (size_t i = 0; j->headers && i < n; i++) {
+            yard_header *h = &j->headers[i];
+            rd_kafka_header_get_all(hdrs, i, &h->name, &h->value, &h->len);
+        }
+        w->headers = j->headers;
+        w->n_headers = j->headers ? n : 0;
+    }
+    yard_envelope_decode(w, c->o.max_event_bytes, &job->env, &job->derr);
+
+    pthread_mutex_lock(&c->mu);
+    ptrack *t = track_for(c, w->topic, w->partition);
+    if (!t) {
+        pthread_mutex_unlock(&c->mu);
+        yard_envelope_clear(&job->env);
+        free(j->headers);
+        free(j);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    j->track = t;
+    if (t->tail)
+        t->tail->pnext = j;
+    else
+        t->head = j;
+    t->tail = j;
+    c->held++;
+    pthread_mutex_unlock(&c->mu);
+    yard_engine_submit(c->o.engine, job);
+}
+
+static void *consumer_main(void *arg)
+{
+    yard_consumer *c = arg;
+    char name[16]; /* the kernel's limit, NUL included */
+    snprintf(name, sizeof name, "yard-c-%.8s", c->o.binding->conf->name);
+    pthread_setname_np(pthread_self(), name);
+    while (!atomic_load(&c->stop)) {
+        pthread_mutex_lock(&c->mu);
+        bool full = c->held >= c->o.max_inflight;
+        if (full) {
+            /* Back-pressure: the engine is behind; wait for it rather than
+             * fetch more than we can track. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += POLL_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (full) {
+            /* Serve rebalance and errors without taking messages. */
+            rd_kafka_poll(c->rk, 0);
+            continue;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        if (!rkm)
+            continue;
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                yard_log(rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                             ? YARD_LOG_DEBUG
+                             : YARD_LOG_WARN,
+                         "consumer error", "group", c->o.binding->conf->group,
+                         "error", rd_kafka_message_errstr(rkm), NULL);
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        submit(c, rkm);
+    }
+    return NULL;
+}
+
+int yard_consumer_start(const yard_consumer_opts *o, yard_consumer **out,
+                        char *err, size_t errlen)
+{
+    *out = NULL;
+    yard_consumer *c = calloc(1, sizeof *c);
+    if (!c)
+        return yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+    c->o = *o;
+    if (!c->o.max_inflight)
+        c->o.max_inflight = DEFAULT_MAX_INFLIGHT;
+    if (!c->o.max_event_bytes)
+        c->o.max_event_bytes = DEFAULT_MAX_EVENT_BYTES;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+
+    const yard_plugin_conf *pc = o->binding->conf;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    int rc = yard_kafka_conf_apply(conf, o->cfg, err, errlen);
+    /* Offsets are stored by us once an event is finished; librdkafka's
+     * auto-commit then sends what is stored. */
+    const char *fixed[][2] = {
+        {"group.id", pc->group},
+        {"enable.auto.commit", "true"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; !rc && i < sizeof fixed / sizeof fixed[0]; i++)
+        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], e, sizeof e))
+            rc = yard_errf(err, errlen, YARD_ECONFIG, "%s: %s", fixed[i][0], e);
+    if (!rc && !yard_config_kafka(o->cfg, "auto.offset.reset"))
+        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", e, sizeof e);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    yard_kafka_conf_logging(conf);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!c->rk) {
+        rd_kafka_conf_destroy(conf);
+        rc = yard_errf(err, errlen, YARD_EKAFKA, "consumer for %s: %s", pc->name, e);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+
+    const sy_plugin_desc *d = yard_plugin_desc(o->binding->plugin);
+    const char **pats = calloc(d->n_subscriptions, sizeof *pats);
+    char **topics = NULL;
+    size_t n_topics = 0;
+    if (!pats) {
+        rc = yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < d->n_subscriptions; i++)
+        pats[i] = d->subscriptions[i].pattern;
+    rc = yard_topics_for_patterns(o->cfg, pats, d->n_subscriptions, &topics,
+                                  &n_topics);
+    free(pats);
+    if (rc) {
+        yard_errf(err, errlen, rc, "out of memory");
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n_topics);
+    for (size_t i = 0; i < n_topics; i++)
+        rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    yard_topics_free(topics, n_topics);
+    if (kerr) {
+        rc = yard_errf(err, errlen, YARD_EKAFKA, "subscribe %s: %s", pc->name,
+                       rd_kafka_err2str(kerr));
+        goto fail;
+    }
+    if (pthread_create(&c->thread, NULL, consumer_main, c)) {
+        rc = yard_errf(err, errlen, YARD_EIO, "cannot start consumer thread");
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+    return rc;
+}
+
+void yard_consumer_halt(yard_consumer *c)
+{
+    if (!c || atomic_exchange(&c->stop, true))
+        return;
+    pthread_join(c->thread, NULL);
+}
+
+void yard_consumer_close(yard_consumer *c)
+{
+    if (!c)
+        return;
+    yard_consumer_halt(c);
+    wait_quiet(c);
+    rd_kafka_commit(c->rk, NULL, 0);
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    pthread_mutex_lock(&c->mu);
+    tracks_drop(c, NULL);
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}

@@ -1,0 +1,966 @@
+/* engine.c — worker pool, batched transactions, inbox/outbox (engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pattern.h"
+#include "store.h"
+
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
+#define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
+#define ERRLEN 512
+
+/* One event a handler emitted, waiting for the batch's outbox insert. */
+typedef struct emitted {
+    struct emitted *next;
+    char *topic;
+    char *key; /* or NULL */
+    char *id;
+    char *headers; /* JSON array of [name, value] */
+    char *payload;
+    size_t payload_len;
+} emitted;
+
+typedef struct yard_worker {
+    yard_engine *e;
+    unsigned idx;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    yard_job *head, *tail;
+    size_t queued;
+    PGconn *conn;
+} yard_worker;
+
+struct yard_engine {
+    yard_worker *workers;
+    unsigned n_workers;
+    uint32_t batch_size;
+    char *dsn;
+    atomic_bool stopping; /* no more submissions; drain queues */
+    atomic_bool abandon;  /* give up on queued and retrying jobs */
+    atomic_size_t pending;
+};
+
+/* The handler context: one job in one worker's open transaction. */
+struct sy_ctx {
+    yard_worker *w;
+    yard_job *job;
+    emitted *out, **out_tail;
+    int sql_rc; /* first failure of sql() in this handler call */
+    char sql_err[ERRLEN];
+};
+
+/* Where a job of the batch ended up. */
+typedef enum outcome {
+    OUT_PENDING = 0,
+    OUT_DUPLICATE,
+    OUT_UNMATCHED,
+    OUT_OK,
+    OUT_DLQ,
+} outcome;
+
+typedef struct slot {
+    yard_job *job;
+    bool fresh; /* its inbox row was inserted by this transaction */
+    outcome out;
+    emitted *emits;
+    const char *code; /* DLQ error code (static) */
+    char message[ERRLEN];
+} slot;
+
+/* What try_batch() asks of its caller. */
+enum {
+    BATCH_DONE = 0,
+    BATCH_CAREFUL = 1, /* redo with a savepoint per event */
+    BATCH_RETRY_AT = 2 /* slots before `retry_at` committed; retry from it */
+};
+
+static void emitted_free(emitted *e)
+{
+    while (e) {
+        emitted *n = e->next;
+        free(e->topic);
+        free(e->key);
+        free(e->id);
+        free(e->headers);
+        free(e->payload);
+        free(e);
+        e = n;
+    }
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ---- the host API handed to plugins ------------------------------------ */
+
+static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
+{
+    if (!ctx || !ev || ev->size < offsetof(sy_emit, topic) + sizeof ev->topic)
+        return yard_errf(err, errlen, YARD_EINVAL,
+                         "emit: bad sy_emit (use SY_EMIT_INIT)");
+    if (!ev->type || !*ev->type)
+        return yard_errf(err, errlen, YARD_EINVAL, "emit: no event type");
+    if (!ev->payload)
+        return yard_errf(err, errlen, YARD_EINVAL, "emit %s: no payload",
+                         ev->type);
+    size_t len = ev->payload_len ? ev->payload_len : strlen(ev->payload);
+    json_error_t jerr;
+    json_t *doc = json_loadb(ev->payload, len, 0, &jerr);
+    if (!doc)
+        return yard_errf(err, errlen, YARD_EINVAL,
+                         "emit %s: payload is not JSON: %s (column %d)",
+                         ev->type, jerr.text, jerr.column);
+    json_decref(doc);
+
+    yard_job *job = ctx->job;
+    yard_binding *b = job->binding;
+    const sy_event *cause = &job->env.ev;
+    char uuid[37];
+    if (!ev->id)
+        yard_uuid(uuid);
+    const char *id = ev->id ? ev->id : uuid;
+    const char *key = ev->key ? ev->key : cause->key;
+    const char *topic = ev->topic ? ev->topic : yard_topic_for_type(b->cfg, ev->type);
+
+    emitted *e = calloc(1, sizeof *e);
+    json_t *h = yard_envelope_headers(id, ev->type, b->source, key, cause);
+    if (e && h) {
+        e->topic = strdup(topic);
+        e->key = key ? strdup(key) : NULL;
+        e->id = strdup(id);
+        e->headers = json_dumps(h, JSON_COMPACT);
+        e->payload = malloc(len + 1);
+    }
+    json_decref(h);
+    if (!e || !e->topic || (key && !e->key) || !e->id || !e->headers ||
+        !e->payload) {
+        emitted_free(e);
+        return yard_errf(err, errlen, YARD_ENOMEM, "emit: out of memory");
+    }
+    memcpy(e->payload, ev->payload, len);
+    e->payload[len] = '\0';
+    e->payload_len = len;
+    *ctx->out_tail = e;
+    ctx->out_tail = &e->next;
+    return 0;
+}
+
+static int api_sql(sy_ctx *ctx, const char *sql, int nparams,
+                   const char *const *params, sy_rows **rows, char *err,
+                   size_t errlen)
+{
+    if (rows)
+        *rows = NULL;
+    if (!ctx || !sql)
+        return yard_errf(err, errlen, YARD_EINVAL, "sql: no context or statement");
+    if (ctx->sql_rc) /* the transaction is aborted: say why again */
+        return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
+    PGresult *r = PQexecParams(ctx->w->conn, sql, nparams, NULL, params, NULL,
+                               NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        ctx->sql_rc = yard_db_classify(ctx->w->conn, r, ctx->sql_err,
+                                       sizeof ctx->sql_err);
+        PQclear(r);
+        return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
+    }
+    if (rows)
+        *rows = (sy_rows *)r;
+    else
+        PQclear(r);
+    return 0;
+}
+
+static size_t api_rows_count(const sy_rows *rows)
+{
+    return rows ? (size_t)PQntuples((const PGresult *)rows) : 0;
+}
+
+static const char *api_rows_value(const sy_rows *rows, size_t row, size_t col)
+{
+    const PGresult *r = (const PGresult *)rows;
+    if (!r || row >= (size_t)PQntuples(r) || col >= (size_t)PQnfields(r) ||
+        PQgetisnull(r, (int)row, (int)col))
+        return NULL;
+    return PQgetvalue(r, (int)row, (int)col);
+}
+
+static void api_rows_free(sy_rows *rows) { PQclear((PGresult *)rows); }
+
+static const char *api_config_get(const sy_plugin *self, const char *key)
+{
+    yard_plugin *p = yard_plugin_from_self(self);
+    return p && key ? yard_plugin_conf_get(yard_plugin_conf_of(p), key) : NULL;
+}
+
+static void api_log(const sy_plugin *self, const sy_ctx *ctx,
+                    sy_log_level level, const char *fmt, ...)
+{
+    yard_log_level lvl = level > SY_LOG_DEBUG ? YARD_LOG_DEBUG
+                                              : (yard_log_level)level;
+    if (!yard_log_enabled(lvl) || !fmt)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    yard_plugin *p = yard_plugin_from_self(self);
+    const sy_event *ev = ctx ? &ctx->job->env.ev : NULL;
+    yard_log(lvl, msg, "plugin", p ? yard_plugin_name(p) : NULL, "event_id",
+             ev ? ev->id : NULL, "event_type", ev ? ev->type : NULL,
+             "correlation_id", ev ? ev->correlation_id : NULL, "traceparent",
+             ev ? ev->traceparent : NULL, NULL);
+}
+
+static void api_metric_add(const sy_plugin *self, const char *name, double v)
+{
+    yard_plugin *p = yard_plugin_from_self(self);
+    if (p && name)
+        yard_plugin_metric_add(p, name, v);
+}
+
+static const sy_host_api host_api = {
+    .size = sizeof(sy_host_api),
+    .abi_major = SY_ABI_MAJOR,
+    .abi_minor = SY_ABI_MINOR,
+    .emit = api_emit,
+    .sql = api_sql,
+    .rows_count = api_rows_count,
+    .rows_value = api_rows_value,
+    .rows_free = api_rows_free,
+    .config_get = api_config_get,
+    .log = api_log,
+    .metric_add = api_metric_add,
+};
+
+const sy_host_api *yard_engine_api(void) { return &host_api; }
+
+/* ---- one batch ---------------------------------------------------------- */
+
+/* The inbox key of a job: the event id, or for an undecodable message its
+ * position, so that its dead letter too is written exactly once. */
+static const char *inbox_id(const yard_job *j, char *buf, size_t len)
+{
+    if (!j->derr.code)
+        return j->env.ev.id;
+    snprintf(buf, len, "undecodable:%s/%d/%lld", j->wire.topic,
+             (int)j->wire.partition, (long long)j->wire.offset);
+    return buf;
+}
+
+static bool needs_inbox(const yard_job *j)
+{
+    return j->derr.code || yard_plugin_route(j->binding->plugin, j->env.ev.type);
+}
+
+/* Insert the batch's inbox rows; mark the slots whose row is new. */
+static int inbox_insert(yard_worker *w, slot *s, size_t n, char *err,
+                        size_t errlen)
+{
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++)
+        rows += needs_inbox(s[i].job);
+    if (!rows)
+        return 0;
+    const char **params = calloc(rows * 2, sizeof *params);
+    char (*ids)[128] = calloc(n, sizeof *ids);
+    size_t sqllen = 128 + rows * 24;
+    char *sql = malloc(sqllen);
+    int rc = YARD_ENOMEM;
+    if (!params || !ids || !sql)
+        goto out;
+    size_t pos = (size_t)snprintf(sql, sqllen,
+                                  "INSERT INTO yard_inbox (consumer_group, "
+                                  "event_id) VALUES ");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!needs_inbox(s[i].job))
+            continue;
+        params[2 * k] = s[i].job->binding->conf->group;
+        params[2 * k + 1] = inbox_id(s[i].job, ids[i], sizeof ids[i]);
+        pos += (size_t)snprintf(sql + pos, sqllen - pos, "%s($%zu,$%zu)",
+                                k ? "," : "", 2 * k + 1, 2 * k + 2);
+        k++;
+    }
+    snprintf(sql + pos, sqllen - pos,
+             " ON CONFLICT DO NOTHING RETURNING consumer_group, event_id");
+    PGresult *r = PQexecParams(w->conn, sql, (int)(2 * rows), NULL, params,
+                               NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = yard_db_classify(w->conn, r, err, errlen);
+        PQclear(r);
+        goto out;
+    }
+    /* A row comes back once per new (group, id); within the batch the first
+     * occurrence is the fresh one, later copies are duplicates. */
+    for (int t = 0; t < PQntuples(r); t++) {
+        const char *g = PQgetvalue(r, t, 0), *id = PQgetvalue(r, t, 1);
+        for (size_t i = 0; i < n; i++) {
+            if (s[i].fresh || !needs_inbox(s[i].job))
+                continue;
+            if (strcmp(s[i].job->binding->conf->group, g) == 0 &&
+                strcmp(inbox_id(s[i].job, ids[i], sizeof ids[i]), id) == 0) {
+                s[i].fresh = true;
+                break;
+            }
+        }
+    }
+    PQclear(r);
+    rc = 0;
+out:
+    free(params);
+    free(ids);
+    free(sql);
+    return rc;
+}
+
+static int inbox_forget(yard_worker *w, slot *s, char *err, size_t errlen)
+{
+    char idbuf[128];
+    const char *p[2] = {s->job->binding->conf->group,
+                        inbox_id(s->job, idbuf, sizeof idbuf)};
+    PGresult *r = PQexecParams(w->conn,
+                               "DELETE FROM yard_inbox WHERE consumer_group = $1"
+                               " AND event_id = $2",
+                               2, NULL, p, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? 0
+                 : yard_db_classify(w->conn, r, err, errlen);
+    PQclear(r);
+    return rc;
+}
+
+/* JSON array of the original message's headers.  A value that is not
+ * valid UTF-8 text travels as [name, base64, "base64"]. */
+static json_t *wire_headers_json(const yard_wire_msg *m)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < m->n_headers; i++) {
+        const yard_header *h = &m->headers[i];
+        json_t *v = h->value ? json_stringn(h->value, h->len) : json_null();
+        if (v && (!h->value || !memchr(h->value, 0, h->len))) {
+            json_array_append_new(arr, json_pack("[so]", h->name, v));
+            continue;
+        }
+        json_decref(v);
+        const unsigned char *in = h->value;
+        size_t olen = 4 * ((h->len + 2) / 3);
+        char *out = malloc(olen + 1);
+        if (!out)
+            continue;
+        size_t o = 0;
+        for (size_t j = 0; j < h->len; j += 3) {
+            uint32_t x = (uint32_t)in[j] << 16;
+            if (j + 1 < h->len)
+                x |= (uint32_t)in[j + 1] << 8;
+            if (j + 2 < h->len)
+                x |= in[j + 2];
+            out[o++] = b64[(x >> 18) & 63];
+            out[o++] = b64[(x >> 12) & 63];
+            out[o++] = j + 1 < h->len ? b64[(x >> 6) & 63] : '=';
+            out[o++] = j + 2 < h->len ? b64[x & 63] : '=';
+        }
+        out[o] = '\0';
+        json_array_append_new(arr, json_pack("[sss]", h->name, out, "base64"));
+        free(out);
+    }
+    return arr;
+}
+
+/* Record a dead letter: a yard_dead_letter row, and the original message
+ * with dlq_* headers queued for the group's DLQ topic.  Runs inside the
+ * batch's transaction, so it commits together with the inbox row. */
+static int dead_letter(yard_worker *w, slot *s, char *err, size_t errlen)
+{
+    yard_job *j = s->job;
+    yard_binding *b = j->binding;
+    const sy_plugin_desc *d = yard_plugin_desc(b->plugin);
+    char attempts[16], part[16], off[24], now[40];
+    snprintf(attempts, sizeof attempts, "%u", j->attempts);
+    snprintf(part, sizeof part, "%d", (int)j->wire.partition);
+    snprintf(off, sizeof off, "%lld", (long long)j->wire.offset);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *type = j->derr.code ? NULL : j->env.ev.type;
+    const char *evid = j->derr.code ? NULL : j->env.ev.id;
+
+    json_t *orig = wire_headers_json(&j->wire);
+    char *orig_txt = orig ? json_dumps(orig, JSON_COMPACT) : NULL;
+    json_t *details = json_pack("{ss*}", "dialect",
+                                j->derr.code ? NULL : j->env.dialect);
+    char *details_txt = details ? json_dumps(details, JSON_COMPACT) : NULL;
+    json_decref(details);
+
+    const char *p[14] = {b->conf->group, yard_plugin_name(b->plugin),
+                         d->version, evid, type, s->code, s->message,
+                         details_txt, attempts, j->wire.topic, part, off,
+                         j->wire.key ? (const char *)j->wire.key : NULL,
+                         (const char *)j->wire.value};
+    int lens[14] = {0};
+    int fmts[14] = {0};
+    lens[12] = (int)j->wire.key_len;
+    fmts[12] = 1;
+    lens[13] = (int)j->wire.value_len;
+    fmts[13] = 1;
+    const char *sql =
+        "INSERT INTO yard_dead_letter (consumer_group, plugin, plugin_version,"
+        " event_id, event_type, error_code, error_message, error_details,"
+        " attempts, topic, kafka_partition, kafka_offset, original_key,"
+        " original_value, original_headers) VALUES ($1,$2,$3,$4,$5,$6,$7,"
+        "$8::jsonb,$9::integer,$10,$11::integer,$12::bigint,$13,$14,$15::jsonb)";
+    const char *p15[15];
+    int l15[15], f15[15];
+    memcpy(p15, p, sizeof p);
+    memcpy(l15, lens, sizeof lens);
+    memcpy(f15, fmts, sizeof fmts);
+    p15[14] = orig_txt;
+    l15[14] = 0;
+    f15[14] = 0;
+    PGresult *r = PQexecParams(w->conn, sql, 15, NULL, p15, l15, f15, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? 0
+                 : yard_db_classify(w->conn, r, err, errlen);
+    PQclear(r);
+
+    if (rc == 0) {
+        /* The DLQ copy: original key and value, original headers plus
+         * the dlq_* context, through the outbox like any event. */
+        json_t *h = orig ? json_deep_copy(orig) : json_array();
+        const char *ctx[][2] = {
+            {"dlq_error_code", s->code},     {"dlq_error_message", s->message},
+            {"dlq_attempts", attempts},       {"dlq_plugin", yard_plugin_name(b->plugin)},
+            {"dlq_plugin_version", d->version}, {"dlq_group", b->conf->group},
+            {"dlq_topic", j->wire.topic},     {"dlq_partition", part},
+            {"dlq_offset", off},              {"dlq_failed_at", now},
+        };
+        for (size_t i = 0; h && i < sizeof ctx / sizeof ctx[0]; i++)
+            json_array_append_new(h, json_pack("[ss]", ctx[i][0], ctx[i][1]));
+        emitted *e = calloc(1, sizeof *e);
+        char idbuf[128];
+        if (e && h) {
+            e->topic = strdup(b->conf->dlq_topic);
+            e->key = j->wire.key ? strndup(j->wire.key, j->wire.key_len) : NULL;
+            e->id = strdup(inbox_id(j, idbuf, sizeof idbuf));
+            e->headers = json_dumps(h, JSON_COMPACT);
+            e->payload = malloc(j->wire.value_len + 1);
+            if (e->payload) {
+                if (j->wire.value_len)
+                    memcpy(e->payload, j->wire.value, j->wire.value_len);
+                e->payload[j->wire.value_len] = '\0';
+                e->payload_len = j->wire.value_len;
+            }
+        }
+        json_decref(h);
+        if (!e || !e->topic || !e->id || !e->headers || !e->payload) {
+            emitted_free(e);
+            rc = yard_errf(err, errlen, YARD_ENOMEM, "dead letter: out of memory");
+        } else {
+            e->next = s->emits;
+            s->emits = e;
+        }
+    }
+    json_decref(orig);
+    free(orig_txt);
+    free(details_txt);
+    return rc;
+}
+
+static int outbox_insert_chunk(yard_worker *w, emitted **rows, size_t n,
+                               char *err, size_t errlen)
+{
+    const char **p = calloc(n * 5, sizeof *p);
+    int *lens = calloc(n * 5, sizeof *lens);
+    int *fmts = calloc(n * 5, sizeof *fmts);
+    size_t sqllen = 128 + n * 64;
+    char *sql = malloc(sqllen);
+    int rc = YARD_ENOMEM;
+    if (!p || !lens || !fmts || !sql)
+        goto out;
+    size_t pos = (size_t)snprintf(sql, sqllen,
+                                  "INSERT INTO yard_outbox (topic, partition_key,"
+                                  " event_id, headers, payload) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        size_t b = 5 * i;
+        p[b] = rows[i]->topic;
+        p[b + 1] = rows[i]->key;
+        p[b + 2] = rows[i]->id;
+        p[b + 3] = rows[i]->headers;
+        p[b + 4] = rows[i]->payload;
+        lens[b + 4] = (int)rows[i]->payload_len;
+        fmts[b + 4] = 1; /* bytea, sent as is */
+        pos += (size_t)snprintf(sql + pos, sqllen - pos,
+                                "%s($%zu,$%zu,$%zu,$%zu::jsonb,$%zu::bytea)",
+                                i ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5);
+    }
+    PGresult *r = PQexecParams(w->conn, sql, (int)(n * 5), NULL, p, lens, fmts, 0);
+    rc = PQresultStatus(r) == PGRES_COMMAND_OK
+             ? 0
+             : yard_db_classify(w->conn, r, err, errlen);
+    PQclear(r);
+out:
+    free(p);
+    free(lens);
+    free(fmts);
+    free(sql);
+    return rc;
+}
+
+static int outbox_insert(yard_worker *w, slot *s, size_t n, char *err,
+                         size_t errlen)
+{
+    emitted *rows[OUTBOX_ROWS_PER_INSERT];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (emitted *e = s[i].emits; e; e = e->next) {
+            rows[k++] = e;
+            if (k == OUTBOX_ROWS_PER_INSERT) {
+                int rc = outbox_insert_chunk(w, rows, k, err, errlen);
+                if (rc)
+                    return rc;
+                k = 0;
+            }
+        }
+    }
+    return k ? outbox_insert_chunk(w, rows, k, err, errlen) : 0;
+}
+
+static void slots_reset(slot *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        emitted_free(s[i].emits);
+        yard_job *j = s[i].job;
+        memset(&s[i], 0, sizeof s[i]);
+        s[i].job = j;
+    }
+}
+
+/* Call the job's handler with a fresh context.  Returns its answer; a
+ * failed sql() the handler ignored counts as REJECT (fast path: the
+ * transaction is aborted anyway, so the careful path decides). */
+static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
+                              int *sql_rc, char *err, size_t errlen)
+{
+    yard_job *j = s->job;
+    sy_ctx ctx = {.w = w, .job = j, .out = NULL};
+    ctx.out_tail = &ctx.out;
+    j->attempts++;
+    sy_result r = h(&ctx, &j->env.ev, yard_plugin_state(j->binding->plugin));
+    *sql_rc = ctx.sql_rc;
+    if (ctx.sql_rc)
+        snprintf(err, errlen, "%s", ctx.sql_err);
+    if (r == SY_OK && !ctx.sql_rc) {
+        s->emits = ctx.out;
+    } else {
+        emitted_free(ctx.out);
+        if (r == SY_OK)
+            r = SY_REJECT;
+    }
+    return r;
+}
+
+/*
+ * One transaction over slots [0, n).  careful: a savepoint per event, so
+ * one event's failure does not undo the others.  Returns BATCH_* (with
+ * *retry_at) or a negative store error class.
+ */
+static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
+                     size_t *retry_at, char *err, size_t errlen)
+{
+    int rc = yard_db_exec(w->conn, "BEGIN", err, errlen);
+    if (rc)
+        return rc;
+    if ((rc = inbox_insert(w, s, n, err, errlen)))
+        goto rollback;
+
+    size_t end = n;
+    bool have_sp = false;
+    for (size_t i = 0; i < n; i++) {
+        yard_job *j = s[i].job;
+        if (!j->derr.code && !needs_inbox(j)) {
+            s[i].out = OUT_UNMATCHED;
+            continue;
+        }
+        if (!s[i].fresh) {
+            s[i].out = OUT_DUPLICATE;
+            continue;
+        }
+        if (j->derr.code) {
+            s[i].code = j->derr.code;
+            snprintf(s[i].message, sizeof s[i].message, "%s", j->derr.message);
+            if ((rc = dead_letter(w, &s[i], err, errlen)))
+                goto rollback;
+            s[i].out = OUT_DLQ;
+            continue;
+        }
+        if (careful) {
+            rc = yard_db_exec(w->conn,
+                              have_sp ? "RELEASE SAVEPOINT ev; SAVEPOINT ev"
+                                      : "SAVEPOINT ev",
+                              err, errlen);
+            if (rc)
+                goto rollback;
+            have_sp = true;
+        }
+        sy_handler_fn h = yard_plugin_route(j->binding->plugin, j->env.ev.type);
+        int sql_rc = 0;
+        char sql_err[ERRLEN] = "";
+        sy_result r = call_handler(w, &s[i], h, &sql_rc, sql_err, sizeof sql_err);
+        if (sql_rc == YARD_EDBCONN || sql_rc == YARD_EDBRETRY) {
+            /* Not the event's fault: redo the batch (after reconnecting). */
+            snprintf(err, errlen, "%s", sql_err);
+            rc = sql_rc;
+            goto rollback;
+        }
+        if (r == SY_OK) {
+            s[i].out = OUT_OK;
+            continue;
+        }
+        if (!careful) {
+            yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
+            return BATCH_CAREFUL;
+        }
+        if ((rc = yard_db_exec(w->conn, "ROLLBACK TO SAVEPOINT ev", err, errlen)))
+            goto rollback;
+        atomic_fetch_add(&j->binding->stats.retried, r == SY_RETRY);
+        if (r == SY_RETRY && j->attempts < j->binding->conf->retry.max_attempts) {
+            /* Stop here: later events of this worker wait behind it, and
+             * their inbox rows must not commit before they are handled. */
+            for (size_t k = i; k < n; k++) {
+                if (s[k].fresh && (rc = inbox_forget(w, &s[k], err, errlen)))
+                    goto rollback;
+                emitted_free(s[k].emits);
+                s[k].emits = NULL;
+            }
+            end = i;
+            break;
+        }
+        if (sql_rc) {
+            s[i].code = "HANDLER_SQL_ERROR";
+            snprintf(s[i].message, sizeof s[i].message, "%s", sql_err);
+        } else if (r == SY_RETRY) {
+            s[i].code = "RETRIES_EXHAUSTED";
+            snprintf(s[i].message, sizeof s[i].message,
+                     "handler asked to retry %u times", j->attempts);
+        } else {
+            s[i].code = "REJECTED";
+            snprintf(s[i].message, sizeof s[i].message,
+                     "handler rejected the event");
+        }
+        if ((rc = dead_letter(w, &s[i], err, errlen)))
+            goto rollback;
+        s[i].out = OUT_DLQ;
+    }
+    if ((rc = outbox_insert(w, s, end, err, errlen)))
+        goto rollback;
+    if ((rc = yard_db_exec(w->conn, "COMMIT", err, errlen)))
+        return rc; /* maybe committed: the redo's inbox check settles it */
+    *retry_at = end;
+    return end < n ? BATCH_RETRY_AT : BATCH_DONE;
+
+rollback:
+    yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
+    return rc;
+}
+
+static void finish_slot(slot *s, yard_job_status status)
+{
+    yard_job *j = s->job;
+    yard_binding *b = j->binding;
+    if (status == YARD_JOB_DONE) {
+        switch (s->out) {
+        case OUT_OK: atomic_fetch_add(&b->stats.handled, 1); break;
+        case OUT_DUPLICATE: atomic_fetch_add(&b->stats.duplicates, 1); break;
+        case OUT_UNMATCHED: atomic_fetch_add(&b->stats.unmatched, 1); break;
+        case OUT_DLQ:
+            atomic_fetch_add(&b->stats.dead_lettered, 1);
+            yard_log(YARD_LOG_WARN, "event dead-lettered", "plugin",
+                     yard_plugin_name(b->plugin), "group", b->conf->group,
+                     "event_id", j->derr.code ? NULL : j->env.ev.id,
+                     "topic", j->wire.topic, "code", s->code, "error",
+                     s->message, NULL);
+            break;
+        case OUT_PENDING: break;
+        }
+    }
+    emitted_free(s->emits);
+    s->emits = NULL;
+    j->on_done(j, status);
+    atomic_fetch_sub(&b->inflight, 1);
+}
+
+static unsigned backoff_ms(const yard_retry_policy *p, uint32_t attempt)
+{
+    uint64_t d = p->initial_ms;
+    for (uint32_t i = 1; i < attempt && d < p->max_ms; i++)
+        d *= 2;
+    if (d > p->max_ms)
+        d = p->max_ms;
+    /* Full jitter over the upper half keeps the bound and spreads herds. */
+    return (unsigned)(d / 2 + (uint64_t)rand() % (d / 2 + 1));
+}
+
+static bool reconnect(yard_worker *w)
+{
+    unsigned delay = RECONNECT_MIN_MS;
+    char err[ERRLEN];
+    for (;;) {
+        if (w->conn && PQstatus(w->conn) == CONNECTION_OK &&
+            yard_db_exec(w->conn, "SELECT 1", NULL, 0) == 0)
+            return true;
+        PQfinish(w->conn);
+        w->conn = NULL;
+        if (yard_db_connect(w->e->dsn, &w->conn, err, sizeof err) == 0) {
+            yard_logf(YARD_LOG_INFO, "worker %u reconnected to PostgreSQL", w->idx);
+            return true;
+        }
+        if (atomic_load(&w->e->abandon))
+            return false;
+        yard_log(YARD_LOG_WARN, "PostgreSQL unreachable, retrying", "error", err,
+                 NULL);
+        sleep_ms(delay);
+        delay = delay * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay * 2;
+    }
+}
+
+static void run_batch(yard_worker *w, slot *s, size_t n)
+{
+    char err[ERRLEN];
+    size_t start = 0;
+    bool careful = false;
+    /* Handler calls that were rolled back with the whole batch (fast path
+     * giving way to the careful one, lost connections) are not attempts. */
+    uint32_t attempts[n];
+    for (size_t i = 0; i < n; i++)
+        attempts[i] = s[i].job->attempts;
+    while (start < n) {
+        size_t retry_at = n;
+        slots_reset(s + start, n - start);
+        for (size_t i = start; i < n; i++)
+            s[i].job->attempts = attempts[i];
+        int rc = try_batch(w, s + start, n - start, careful, &retry_at, err,
+                           sizeof err);
+        if (rc == BATCH_CAREFUL) {
+            careful = true;
+            continue;
+        }
+        if (rc == YARD_EDBRETRY)
+            continue;
+        if (rc == YARD_EDBCONN || rc < 0) {
+            if (rc != YARD_EDBCONN)
+                yard_log(YARD_LOG_ERROR, "batch failed, retrying", "error", err,
+                         NULL);
+            else
+                yard_log(YARD_LOG_WARN, "database connection lost in a batch",
+                         "error", err, NULL);
+            if (rc != YARD_EDBCONN)
+                sleep_ms(RECONNECT_MIN_MS);
+            if (!reconnect(w))
+                break;
+            continue;
+        }
+        size_t done = rc == BATCH_RETRY_AT ? retry_at : n - start;
+        for (size_t i = 0; i < done; i++)
+            finish_slot(&s[start + i], YARD_JOB_DONE);
+        start += done;
+        if (rc == BATCH_RETRY_AT) {
+            yard_job *j = s[start].job;
+            attempts[start] = j->attempts;
+            unsigned d = backoff_ms(&j->binding->conf->retry, j->attempts);
+            yard_log(YARD_LOG_INFO, "handler asked to retry", "plugin",
+                     yard_plugin_name(j->binding->plugin), "event_id",
+                     j->env.ev.id, NULL);
+            for (unsigned t = 0; t < d && !atomic_load(&w->e->abandon); t += 10)
+                sleep_ms(d - t < 10 ? d - t : 10);
+            if (atomic_load(&w->e->abandon))
+                break;
+        }
+        careful = false;
+    }
+    for (size_t i = start; i < n; i++)
+        finish_slot(&s[i], YARD_JOB_ABANDONED);
+}
+
+static void *worker_main(void *arg)
+{
+    yard_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "yard-work-%u", w->idx);
+    pthread_setname_np(pthread_self(), name);
+    yard_engine *e = w->e;
+    slot *s = calloc(e->batch_size, sizeof *s);
+    if (!s)
+        abort(); /* nothing sensible to do without a few KiB at start */
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->head && !atomic_load(&e->stopping))
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->head) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        size_t n = 0;
+        while (w->head && n < e->batch_size) {
+            yard_job *j = w->head;
+            w->head = j->next;
+            j->next = NULL;
+            memset(&s[n], 0, sizeof s[n]);
+            s[n++].job = j;
+        }
+        if (!w->head)
+            w->tail = NULL;
+        w->queued -= n;
+        pthread_mutex_unlock(&w->mu);
+
+        if (atomic_load(&e->abandon)) {
+            for (size_t i = 0; i < n; i++)
+                finish_slot(&s[i], YARD_JOB_ABANDONED);
+        } else {
+            if (!w->conn || PQstatus(w->conn) != CONNECTION_OK)
+                reconnect(w);
+            run_batch(w, s, n);
+        }
+        atomic_fetch_sub(&e->pending, n);
+    }
+    free(s);
+    return NULL;
+}
+
+int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    yard_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+    e->n_workers = o->workers ? o->workers : 1;
+    e->batch_size = o->batch_size ? o->batch_size : 1;
+    e->dsn = strdup(o->dsn ? o->dsn : "");
+    e->workers = calloc(e->n_workers, sizeof *e->workers);
+    if (!e->dsn || !e->workers) {
+        free(e->dsn);
+        free(e->workers);
+        free(e);
+        return yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+    }
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    unsigned started = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        yard_worker *w = &e->workers[i];
+        w->e = e;
+        w->idx = i;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if ((rc = yard_db_connect(e->dsn, &w->conn, err, errlen)))
+            break;
+        if (pthread_create(&w->thread, NULL, worker_main, w)) {
+            rc = yard_errf(err, errlen, YARD_EIO, "cannot start worker thread");
+            break;
+        }
+        started++;
+    }
+    if (rc) {
+        atomic_store(&e->stopping, true);
+        for (unsigned i = 0; i < started; i++) {
+            pthread_mutex_lock(&e->workers[i].mu);
+            pthread_cond_signal(&e->workers[i].cv);
+            pthread_mutex_unlock(&e->workers[i].mu);
+            pthread_join(e->workers[i].thread, NULL);
+        }
+        for (unsigned i = 0; i < e->n_workers; i++) {
+            PQfinish(e->workers[i].conn);
+            pthread_mutex_destroy(&e->workers[i].mu);
+            pthread_cond_destroy(&e->workers[i].cv);
+        }
+        free(e->workers);
+        free(e->dsn);
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+void yard_engine_submit(yard_engine *e, yard_job *job)
+{
+    const char *group = job->binding->conf->group;
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, group, strlen(group));
+    if (job->wire.key && job->wire.key_len)
+        h = fnv1a(h, job->wire.key, job->wire.key_len);
+    else /* no key: keep the partition's order */
+        h = fnv1a(h, &job->wire.partition, sizeof job->wire.partition);
+    yard_worker *w = &e->workers[h % e->n_workers];
+    job->next = NULL;
+    atomic_fetch_add(&job->binding->inflight, 1);
+    atomic_fetch_add(&job->binding->stats.consumed, 1);
+    atomic_fetch_add(&e->pending, 1);
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    w->queued++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+size_t yard_engine_pending(yard_engine *e) { return atomic_load(&e->pending); }
+
+void yard_engine_stop(yard_engine *e, uint32_t abandon_after_ms)
+{
+    if (!e)
+        return;
+    for (uint32_t t = 0; atomic_load(&e->pending) > 0 && t < abandon_after_ms;
+         t += 10)
+        sleep_ms(10);
+    atomic_store(&e->abandon, atomic_load(&e->pending) > 0);
+    atomic_store(&e->stopping, true);
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        yard_worker *w = &e->workers[i];
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        yard_worker *w = &e->workers[i];
+        pthread_join(w->thread, NULL);
+        PQfinish(w->conn);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    free(e->workers);
+    free(e->dsn);
+    free(e);
+}

@@ -1,0 +1,103 @@
+/*
+ * engine.h — the worker pool: per-key order, batched transactions, the
+ * inbox, handlers, the outbox, retries and dead letters.
+ *
+ * A transport (consumer.c) turns each message into a yard_job and submits
+ * it.  Jobs of one (group, key) always land on the same worker, in
+ * submission order, so events that share a key are handled in offset order;
+ * different keys run in parallel on different workers.  A worker takes up
+ * to batch_size queued jobs into one transaction:
+ *
+ *   BEGIN; inbox insert for the batch (duplicates skipped);
+ *   handler per new event (domain SQL, emit); outbox insert; COMMIT
+ *
+ * and then reports each job done through its on_done callback, which is
+ * when its offset becomes committable.  The first handler that does not
+ * answer OK makes the worker roll back and redo the batch with a savepoint
+ * per event, so a handler may run more than once for one event but its
+ * effects commit exactly once.
+ */
+#ifndef YARD_ENGINE_H
+#define YARD_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <switchyard/sdk.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "plugin.h"
+
+typedef struct yard_engine yard_engine;
+typedef struct yard_job yard_job;
+
+/* Counters of one binding; read by metrics, written by workers. */
+typedef struct yard_binding_stats {
+    atomic_ullong consumed;      /* jobs submitted */
+    atomic_ullong handled;       /* handler answered OK and it committed */
+    atomic_ullong duplicates;    /* skipped: already in the inbox */
+    atomic_ullong unmatched;     /* no subscription matched the type */
+    atomic_ullong retried;       /* handler answered RETRY */
+    atomic_ullong dead_lettered; /* written to the DLQ */
+} yard_binding_stats;
+
+/*
+ * Who handles a job: a plugin under its consumer group.  Owned by the host;
+ * must outlive every job that points to it.  `plugin` may be swapped by a
+ * reload only while no job of the binding is in flight.
+ */
+typedef struct yard_binding {
+    yard_plugin *plugin;
+    const yard_plugin_conf *conf; /* group, dlq_topic, retry */
+    const yard_config *cfg;       /* type -> topic for emitted events */
+    char source[128];             /* ce_source of emitted events */
+    atomic_uint inflight;         /* jobs submitted and not yet done */
+    yard_binding_stats stats;
+} yard_binding;
+
+typedef enum yard_job_status {
+    YARD_JOB_DONE = 0,      /* handled, skipped or dead-lettered: committable */
+    YARD_JOB_ABANDONED = 1, /* not finished (shutdown): must be redelivered */
+} yard_job_status;
+
+struct yard_job {
+    yard_job *next;             /* engine queue link (engine-owned) */
+    yard_binding *binding;
+    yard_wire_msg wire;         /* the original message, for the DLQ */
+    yard_envelope env;          /* decoded envelope (when derr.code == NULL) */
+    yard_decode_error derr;     /* why it could not be decoded, or code NULL */
+    uint32_t attempts;          /* handler calls so far */
+    /* Called once by the engine, from a worker thread, when the job is
+     * finished with; the transport then releases the job. */
+    void (*on_done)(yard_job *job, yard_job_status status);
+    void *owner;                /* the transport's */
+};
+
+typedef struct yard_engine_opts {
+    const char *dsn;
+    uint32_t workers;
+    uint32_t batch_size;
+} yard_engine_opts;
+
+/* Start the workers, each with its own connection.  Returns 0 or an error
+ * (database unreachable).  *out owned by caller: yard_engine_stop(). */
+int yard_engine_start(const yard_engine_opts *opts, yard_engine **out,
+                      char *err, size_t errlen);
+
+/* Queue a job; the engine takes it over until on_done.  Thread-safe. */
+void yard_engine_submit(yard_engine *e, yard_job *job);
+
+/* Jobs queued or running, over all workers. */
+size_t yard_engine_pending(yard_engine *e);
+
+/* Finish every queued job (or abandon them once `abandon_after_ms` has
+ * passed), stop the workers, close their connections, free.  NULL ok. */
+void yard_engine_stop(yard_engine *e, uint32_t abandon_after_ms);
+
+/* The host API table handed to plugins (static, lives forever). */
+const sy_host_api *yard_engine_api(void);
+
+#endif

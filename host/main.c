@@ -1,0 +1,242 @@
+/*
+ * main.c — the `switchyard` command: run, dev, check, --version.
+ *
+ * Everything else lives in the yard library; this file parses arguments,
+ * owns the signal handling (signals are blocked in every thread and taken
+ * here with sigwait) and maps outcomes to exit codes:
+ *   0 success, 1 runtime failure, 2 usage error, 3 configuration error.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <switchyard/sdk.h>
+
+#include "config.h"
+#include "host.h"
+#include "log.h"
+#include "mock.h"
+#include "pgtmp.h"
+#include "version.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
+
+#define DEFAULT_CONF_DIR "/etc/switchyard/conf.d"
+#define DEV_CONF_DIR "conf.d"
+
+static const char usage[] =
+    "usage: switchyard COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run      run the host (the daemon)\n"
+    "  dev      run the host on an embedded stack: an in-process Kafka mock\n"
+    "           cluster on loopback and a throwaway PostgreSQL\n"
+    "  check    validate the configuration and the plugins, then exit\n"
+    "  --version\n"
+    "\n"
+    "options:\n"
+    "  --conf-dir DIR   configuration directory (run, check: " DEFAULT_CONF_DIR
+    ";\n"
+    "                   dev: ./" DEV_CONF_DIR ")\n"
+    "  --data-dir DIR   dev: keep PostgreSQL's data in DIR instead of a\n"
+    "                   temporary directory removed on exit\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage, 3 configuration error\n";
+
+typedef struct args {
+    const char *cmd;
+    const char *conf_dir;
+    const char *data_dir;
+} args;
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--conf-dir") == 0 || strcmp(s, "--data-dir") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "switchyard: %s needs a directory\n", s);
+                return -1;
+            }
+            *(s[2] == 'c' ? &a->conf_dir : &a->data_dir) = argv[++i];
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->cmd = "help";
+        } else if (strcmp(s, "--version") == 0) {
+            a->cmd = "version";
+        } else if (s[0] != '-' && !a->cmd) {
+            a->cmd = s;
+        } else {
+            fprintf(stderr, "switchyard: unknown argument '%s'\n", s);
+            return -1;
+        }
+    }
+    return a->cmd ? 0 : -1;
+}
+
+static void apply_log_settings(const yard_config *cfg)
+{
+    yard_log_level l;
+    if (yard_log_level_parse(cfg->log_level, &l) == 0)
+        yard_log_set_level(l);
+    yard_log_set_json(strcmp(cfg->log_format, "json") == 0);
+}
+
+static int load_config(const char *dir, yard_config **cfg)
+{
+    yard_diag d = YARD_DIAG_INIT;
+    int rc = yard_config_load(dir, cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    yard_diag_clear(&d);
+    return rc;
+}
+
+static int cmd_check(const char *dir)
+{
+    yard_config *cfg = NULL;
+    if (load_config(dir, &cfg))
+        return EXIT_CONFIG;
+    yard_diag d = YARD_DIAG_INIT;
+    size_t bad = yard_host_check_plugins(cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    yard_diag_clear(&d);
+    size_t enabled = 0;
+    for (size_t i = 0; i < cfg->n_plugins; i++)
+        enabled += cfg->plugins[i].enabled;
+    if (!bad)
+        printf("%s: configuration ok, %zu plugin(s) enabled\n", dir, enabled);
+    yard_config_free(cfg);
+    return bad ? EXIT_CONFIG : EXIT_OK;
+}
+
+/* Block the signals we take with sigwait, before any thread starts, so
+ * that every thread inherits the mask. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void wait_for_stop(const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            yard_log(YARD_LOG_WARN,
+                     "SIGHUP received: live reload is not available in this "
+                     "version; restart to apply configuration changes",
+                     NULL);
+            continue;
+        }
+        yard_log(YARD_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
+        return;
+    }
+}
+
+static int run_host(const char *dir, const sigset_t *set)
+{
+    yard_config *cfg = NULL;
+    if (load_config(dir, &cfg))
+        return EXIT_CONFIG;
+    apply_log_settings(cfg);
+    yard_host *h = NULL;
+    char err[2048];
+    int rc = yard_host_start(cfg, &h, err, sizeof err);
+    if (rc) {
+        yard_log(YARD_LOG_ERROR, "host failed to start", "error", err, NULL);
+        return rc == YARD_ECONFIG ? EXIT_CONFIG : EXIT_FAIL;
+    }
+    wait_for_stop(set);
+    yard_host_stop(h);
+    return EXIT_OK;
+}
+
+/* Plugins built beside the binary (build/plugins) when the configuration
+ * does not say otherwise: what a developer running from a checkout wants. */
+static void dev_default_plugin_dir(void)
+{
+    if (getenv("SWITCHYARD_HOST_PLUGIN_DIR"))
+        return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/plugins", dirname(exe));
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        setenv("SWITCHYARD_HOST_PLUGIN_DIR", dir, 0);
+}
+
+static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
+{
+    char err[2048];
+    yard_pgtmp *pg = NULL;
+    yard_mock *mock = NULL;
+    yard_pgtmp_opts po = {.data_dir = data_dir, .keep = data_dir != NULL};
+    int rc = yard_pgtmp_start(&po, &pg, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "switchyard dev: PostgreSQL: %s\n", err);
+        return EXIT_FAIL;
+    }
+    rc = yard_mock_start(1, &mock, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "switchyard dev: Kafka mock cluster: %s\n", err);
+        yard_pgtmp_stop(pg);
+        return EXIT_FAIL;
+    }
+    setenv("SWITCHYARD_POSTGRES_DSN", yard_pgtmp_dsn(pg), 1);
+    setenv("SWITCHYARD_KAFKA_BROKERS", yard_mock_bootstraps(mock), 1);
+    dev_default_plugin_dir();
+    printf("kafka.brokers=%s\npostgres.dsn=%s\n", yard_mock_bootstraps(mock),
+           yard_pgtmp_dsn(pg));
+    fflush(stdout);
+    rc = run_host(dir, set);
+    yard_mock_stop(mock);
+    yard_pgtmp_stop(pg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    if (parse_args(argc, argv, &a)) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(a.cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(a.cmd, "version") == 0) {
+        printf("switchyard %s (plugin ABI %d.%d)\n", YARD_VERSION, SY_ABI_MAJOR,
+               SY_ABI_MINOR);
+        return EXIT_OK;
+    }
+    if (strcmp(a.cmd, "check") == 0)
+        return cmd_check(a.conf_dir ? a.conf_dir : DEFAULT_CONF_DIR);
+
+    sigset_t set;
+    block_signals(&set);
+    if (strcmp(a.cmd, "run") == 0)
+        return run_host(a.conf_dir ? a.conf_dir : DEFAULT_CONF_DIR, &set);
+    if (strcmp(a.cmd, "dev") == 0)
+        return cmd_dev(a.conf_dir ? a.conf_dir : DEV_CONF_DIR, a.data_dir, &set);
+    fprintf(stderr, "switchyard: unknown command '%s'\n\n%s", a.cmd, usage);
+    return EXIT_USAGE;
+}

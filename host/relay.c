@@ -1,0 +1,334 @@
+/* relay.c — the outbox relay (see relay.h). */
+#include "relay.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "consumer.h"
+#include "log.h"
+#include "store.h"
+
+#define RELAY_BATCH 2000
+#define RELAY_IDLE_WAIT_MS 200 /* also bounds how late a stop is seen */
+#define RELAY_FLUSH_MS 60000
+#define RELAY_BACKOFF_MAX_MS 5000
+/* Advisory lock key of the outbox's single owner ("yardrely"). */
+#define RELAY_LOCK_KEY 0x7961726472656c79LL
+
+struct yard_relay {
+    const yard_config *cfg;
+    rd_kafka_t *rk;
+    PGconn *conn;
+    bool owner; /* holds the advisory lock on conn */
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_ullong published;
+    uint32_t drain_ms; /* on stop: keep publishing this long */
+};
+
+static void delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    *(rd_kafka_resp_err_t *)m->_private = m->err;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* Connected, listening and owning the outbox?  (Re)establishes all three. */
+static bool ensure_ready(yard_relay *r)
+{
+    char err[512];
+    if (r->conn && PQstatus(r->conn) == CONNECTION_OK && r->owner)
+        return true;
+    if (!r->conn || PQstatus(r->conn) != CONNECTION_OK) {
+        PQfinish(r->conn);
+        r->conn = NULL;
+        r->owner = false;
+        if (yard_db_connect(r->cfg->postgres_dsn, &r->conn, err, sizeof err)) {
+            yard_log(YARD_LOG_WARN, "relay cannot reach PostgreSQL", "error", err,
+                     NULL);
+            return false;
+        }
+        if (yard_db_exec(r->conn, "LISTEN yard_outbox", err, sizeof err))
+            return false;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", RELAY_LOCK_KEY);
+    PGresult *res = PQexec(r->conn, sql);
+    r->owner = PQresultStatus(res) == PGRES_TUPLES_OK &&
+               strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (r->owner)
+        yard_log(YARD_LOG_INFO, "relay owns the outbox", NULL);
+    return r->owner;
+}
+
+/* Wait for a NOTIFY (or the timeout), then drain the notifications. */
+static void wait_notify(yard_relay *r, int timeout_ms)
+{
+    struct pollfd p = {.fd = PQsocket(r->conn), .events = POLLIN};
+    if (p.fd >= 0)
+        poll(&p, 1, timeout_ms);
+    PQconsumeInput(r->conn);
+    PGnotify *n;
+    while ((n = PQnotifies(r->conn)) != NULL)
+        PQfreemem(n);
+}
+
+static rd_kafka_headers_t *headers_from_json(const char *txt, size_t len)
+{
+    json_t *arr = json_loadb(txt, len, 0, NULL);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(arr ? json_array_size(arr) : 0);
+    size_t i;
+    json_t *pair;
+    json_array_foreach(arr, i, pair) {
+        const char *name = json_string_value(json_array_get(pair, 0));
+        json_t *v = json_array_get(pair, 1);
+        if (!name)
+            continue;
+        if (json_array_size(pair) == 3) { /* base64 of a binary value */
+            const char *b = json_string_value(v);
+            size_t bl = b ? strlen(b) : 0;
+            unsigned char *out = malloc(bl / 4 * 3 + 3);
+            size_t o = 0;
+            uint32_t acc = 0;
+            int bits = 0;
+            for (size_t k = 0; out && k < bl && b[k] != '='; k++) {
+                const char *tab =
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                const char *pos = strchr(tab, b[k]);
+                if (!pos)
+                    continue;
+                acc = acc << 6 | (uint32_t)(pos - tab);
+                bits += 6;
+                if (bits >= 8) {
+                    bits -= 8;
+                    out[o++] = (unsigned char)(acc >> bits);
+                }
+            }
+            if (out)
+                rd_kafka_header_add(h, name, -1, out, (ssize_t)o);
+            free(out);
+        } else if (json_is_string(v)) {
+            rd_kafka_header_add(h, name, -1, json_string_value(v),
+                                (ssize_t)json_string_length(v));
+        } else {
+            rd_kafka_header_add(h, name, -1, NULL, 0);
+        }
+    }
+    json_decref(arr);
+    return h;
+}
+
+/* One round: publish up to RELAY_BATCH rows.  Returns rows published, 0
+ * when the outbox is empty, -1 on a failure (caller backs off). */
+static int relay_round(yard_relay *r)
+{
+    char err[512];
+    PGresult *res = PQexecParams(
+        r->conn,
+        "SELECT id::text, topic, partition_key, headers::text, payload"
+        " FROM yard_outbox ORDER BY id LIMIT " "2000",
+        0, NULL, NULL, NULL, NULL, 1 /* binary: raw bytes, no unescaping */);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        yard_db_classify(r->conn, res, err, sizeof err);
+        yard_log(YARD_LOG_WARN, "relay cannot read the outbox", "error", err, NULL);
+        PQclear(res);
+        return -1;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return 0;
+    }
+    rd_kafka_resp_err_t *st = malloc((size_t)n * sizeof *st);
+    if (!st) {
+        PQclear(res);
+        return -1;
+    }
+    int produced = 0;
+    for (int i = 0; i < n; i++) {
+        st[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+        const char *topic = PQgetvalue(res, i, 1);
+        char tbuf[256];
+        snprintf(tbuf, sizeof tbuf, "%.*s", PQgetlength(res, i, 1), topic);
+        rd_kafka_headers_t *h =
+            headers_from_json(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3));
+        bool has_key = !PQgetisnull(res, i, 2);
+        rd_kafka_resp_err_t e;
+        for (;;) {
+            e = rd_kafka_producev(
+                r->rk, RD_KAFKA_V_TOPIC(tbuf),
+                RD_KAFKA_V_KEY(has_key ? PQgetvalue(res, i, 2) : NULL,
+                               has_key ? (size_t)PQgetlength(res, i, 2) : 0),
+                RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
+                                 (size_t)PQgetlength(res, i, 4)),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                RD_KAFKA_V_OPAQUE(&st[i]), RD_KAFKA_V_END);
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                break;
+            rd_kafka_poll(r->rk, 50);
+        }
+        if (e) {
+            rd_kafka_headers_destroy(h);
+            st[i] = e;
+            break; /* keep per-key order: nothing after a failure */
+        }
+        produced++;
+    }
+    rd_kafka_flush(r->rk, RELAY_FLUSH_MS);
+
+    /* Remove the delivered prefix only: a failed row is published again
+     * before anything behind it, which keeps per-key order. */
+    int ok = 0;
+    while (ok < produced && st[ok] == RD_KAFKA_RESP_ERR_NO_ERROR)
+        ok++;
+    int rc = ok;
+    if (ok < n)
+        yard_log(YARD_LOG_WARN, "relay delivery failed, will retry", "error",
+                 rd_kafka_err2str(st[ok] == RD_KAFKA_RESP_ERR__IN_PROGRESS
+                                      ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                                      : st[ok]),
+                 NULL);
+    if (ok > 0) {
+        /* Ids are increasing: delete the delivered range in one statement. */
+        char lo[32], hi[32];
+        snprintf(lo, sizeof lo, "%.*s", PQgetlength(res, 0, 0), PQgetvalue(res, 0, 0));
+        snprintf(hi, sizeof hi, "%.*s", PQgetlength(res, ok - 1, 0),
+                 PQgetvalue(res, ok - 1, 0));
+        const char *p[2] = {lo, hi};
+        PGresult *d = PQexecParams(r->conn,
+                                   "DELETE FROM yard_outbox WHERE id BETWEEN"
+                                   " $1::bigint AND $2::bigint",
+                                   2, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(d) != PGRES_COMMAND_OK) {
+            yard_db_classify(r->conn, d, err, sizeof err);
+            yard_log(YARD_LOG_WARN, "relay cannot delete published rows", "error",
+                     err, NULL);
+            rc = -1; /* published again later: at least once */
+        } else {
+            atomic_fetch_add(&r->published, (unsigned long long)ok);
+        }
+        PQclear(d);
+    }
+    if (ok < n)
+        rc = -1;
+    free(st);
+    PQclear(res);
+    return rc;
+}
+
+static void *relay_main(void *arg)
+{
+    yard_relay *r = arg;
+    pthread_setname_np(pthread_self(), "yard-relay");
+    unsigned backoff = 100;
+    long long drain_until = -1;
+    for (;;) {
+        if (atomic_load(&r->stop) && drain_until < 0)
+            drain_until = now_ms() + r->drain_ms;
+        if (drain_until >= 0 && now_ms() >= drain_until)
+            break;
+        if (!ensure_ready(r)) {
+            if (drain_until >= 0 && !r->owner && r->conn)
+                break; /* another host's relay owns the outbox */
+            sleep_ms(backoff);
+            backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS ? RELAY_BACKOFF_MAX_MS
+                                                         : backoff * 2;
+            continue;
+        }
+        int n = relay_round(r);
+        if (n < 0) {
+            sleep_ms(backoff);
+            backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS ? RELAY_BACKOFF_MAX_MS
+                                                         : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+        if (n == 0) {
+            if (drain_until >= 0)
+                break; /* stopping and nothing left */
+            wait_notify(r, RELAY_IDLE_WAIT_MS);
+        }
+    }
+    return NULL;
+}
+
+int yard_relay_start(const yard_config *cfg, yard_relay **out, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    yard_relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+    r->cfg = cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    int rc = yard_kafka_conf_apply(conf, cfg, err, errlen);
+    if (!rc && (rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof e) ||
+                rd_kafka_conf_set(conf, "acks", "all", e, sizeof e)))
+        rc = yard_errf(err, errlen, YARD_ECONFIG, "producer: %s", e);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        free(r);
+        return rc;
+    }
+    if (!yard_config_kafka(cfg, "linger.ms"))
+        rd_kafka_conf_set(conf, "linger.ms", "2", e, sizeof e);
+    yard_kafka_conf_logging(conf);
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery);
+    r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(r);
+        return yard_errf(err, errlen, YARD_EKAFKA, "producer: %s", e);
+    }
+    if (pthread_create(&r->thread, NULL, relay_main, r)) {
+        rd_kafka_destroy(r->rk);
+        free(r);
+        return yard_errf(err, errlen, YARD_EIO, "cannot start relay thread");
+    }
+    *out = r;
+    return 0;
+}
+
+void yard_relay_stop(yard_relay *r, uint32_t timeout_ms)
+{
+    if (!r)
+        return;
+    r->drain_ms = timeout_ms;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    rd_kafka_flush(r->rk, (int)timeout_ms);
+    rd_kafka_destroy(r->rk);
+    PQfinish(r->conn);
+    free(r);
+}
+
+uint64_t yard_relay_published(const yard_relay *r)
+{
+    return atomic_load(&r->published);
+}

@@ -1,0 +1,287 @@
+/* harness.c — real parts for integration tests (see harness.h). */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+struct th_broker {
+    pid_t pid;
+    FILE *in;  /* its stdin */
+    FILE *out; /* its stdout */
+    char bootstrap[512];
+};
+
+th_broker *th_broker_start(int brokers, const char *const *topics, size_t n)
+{
+    int to[2], from[2];
+    if (pipe(to) || pipe(from))
+        return NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return NULL;
+    if (pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[1]);
+        close(from[0]);
+        char nb[8];
+        snprintf(nb, sizeof nb, "%d", brokers);
+        const char *argv[64] = {YARD_TESTBROKER_BIN, "--brokers", nb};
+        size_t a = 3;
+        for (size_t i = 0; i < n && a + 2 < 63; i++) {
+            argv[a++] = "--topic";
+            argv[a++] = topics[i];
+        }
+        argv[a] = NULL;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    th_broker *b = calloc(1, sizeof *b);
+    b->pid = pid;
+    b->in = fdopen(to[1], "w");
+    b->out = fdopen(from[0], "r");
+    char line[600];
+    while (fgets(line, sizeof line, b->out)) {
+        if (strncmp(line, "bootstrap=", 10) == 0) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(b->bootstrap, sizeof b->bootstrap, "%s", line + 10);
+            return b;
+        }
+    }
+    fprintf(stderr, "test broker did not start\n");
+    th_broker_stop(b);
+    return NULL;
+}
+
+const char *th_broker_bootstrap(const th_broker *b) { return b->bootstrap; }
+
+bool th_broker_cmd(th_broker *b, const char *line)
+{
+    fprintf(b->in, "%s\n", line);
+    fflush(b->in);
+    char reply[512];
+    if (!fgets(reply, sizeof reply, b->out))
+        return false;
+    if (strncmp(reply, "ok", 2) != 0)
+        fprintf(stderr, "broker: %s -> %s", line, reply);
+    return strncmp(reply, "ok", 2) == 0;
+}
+
+void th_broker_stop(th_broker *b)
+{
+    if (!b)
+        return;
+    fclose(b->in); /* EOF: it shuts down */
+    if (th_host_wait(b->pid, 10000) < 0)
+        fprintf(stderr, "test broker had to be killed\n");
+    fclose(b->out);
+    free(b);
+}
+
+pid_t th_host_spawn(const char *conf_dir)
+{
+    char log[1024];
+    snprintf(log, sizeof log, "%s/host.log", conf_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execl(YARD_SWITCHYARD_BIN, YARD_SWITCHYARD_BIN, "run", "--conf-dir",
+              conf_dir, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int th_host_wait(pid_t pid, long long timeout_ms)
+{
+    long long end = yard_test_now_ms() + timeout_ms;
+    int st = 0;
+    while (yard_test_now_ms() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0)
+            return -1;
+        usleep(20000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+PGconn *th_connect(const char *dsn, const char *db)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s dbname=%s", dsn, db);
+    PGconn *c = PQconnectdb(full);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "connect %s: %s", full, PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+long long th_sql_num(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        v = PQgetisnull(r, 0, 0) ? 0 : atoll(PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+bool th_sql(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+long long th_wait_num(PGconn *c, const char *sql, long long want,
+                      long long timeout_ms)
+{
+    long long end = yard_test_now_ms() + timeout_ms, v = -1;
+    while (yard_test_now_ms() < end) {
+        v = th_sql_num(c, sql);
+        if (v == want)
+            break;
+        usleep(100000);
+    }
+    return v;
+}
+
+static void th_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err)
+        (*(int *)rd_kafka_opaque(rk))++;
+}
+
+rd_kafka_t *th_producer(const char *bootstrap)
+{
+    static int failures; /* delivery failures, across test producers */
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof e);
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof e);
+    rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof e);
+    rd_kafka_conf_set_dr_msg_cb(conf, th_dr);
+    rd_kafka_conf_set_opaque(conf, &failures);
+    failures = 0;
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!p)
+        fprintf(stderr, "producer: %s\n", e);
+    return p;
+}
+
+bool th_produce_ce(rd_kafka_t *p, const char *topic, const char *key,
+                   const char *id, const char *type, const char *payload)
+{
+    for (;;) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+        rd_kafka_header_add(h, "ce_specversion", -1, "1.0", -1);
+        rd_kafka_header_add(h, "ce_id", -1, id, -1);
+        rd_kafka_header_add(h, "ce_type", -1, type, -1);
+        rd_kafka_header_add(h, "ce_source", -1, "/tests", -1);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+            RD_KAFKA_V_END);
+        if (!e)
+            return true;
+        rd_kafka_headers_destroy(h);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return false;
+        rd_kafka_poll(p, 50);
+    }
+}
+
+bool th_flush(rd_kafka_t *p)
+{
+    int *failures = rd_kafka_opaque(p);
+    return rd_kafka_flush(p, 60000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           *failures == 0;
+}
+
+long th_consume_all(const char *bootstrap, const char *topic, int partitions,
+                    th_msg_fn fn, void *arg)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof e);
+    rd_kafka_conf_set(conf, "group.id", "th-reader", e, sizeof e);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof e);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!c)
+        return -1;
+    rd_kafka_poll_set_consumer(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, l); /* no group join: no 3 s wait */
+    rd_kafka_topic_partition_list_destroy(l);
+    long count = 0;
+    int eofs = 0, idle = 0;
+    while (eofs < partitions && idle < 100) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (!m->err) {
+            fn(arg, m);
+            count++;
+        } else {
+            fprintf(stderr, "consume %s: %s\n", topic, rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return eofs == partitions ? count : -1;
+}
+
+const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                      size_t len)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) ||
+        rd_kafka_header_get_last(h, name, &v, &n))
+        return NULL;
+    snprintf(buf, len, "%.*s", (int)n, (const char *)v);
+    return buf;
+}

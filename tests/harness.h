@@ -1,0 +1,63 @@
+/*
+ * harness.h — real parts for integration tests: the test broker process,
+ * the host as a child process, a producer and a reading consumer, and SQL
+ * one-liners.
+ */
+#ifndef YARD_HARNESS_H
+#define YARD_HARNESS_H
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The mock cluster in its own process (tests/tools/testbroker.c). */
+typedef struct th_broker th_broker;
+
+/* Start it with topics "name:partitions"; NULL on failure (message on
+ * stderr). */
+th_broker *th_broker_start(int brokers, const char *const *topics, size_t n);
+const char *th_broker_bootstrap(const th_broker *b);
+/* Send one command line; true when it answered "ok". */
+bool th_broker_cmd(th_broker *b, const char *line);
+void th_broker_stop(th_broker *b);
+
+/* Spawn `switchyard run --conf-dir DIR`, stderr to DIR/host.log (appended).
+ * Returns the pid or -1. */
+pid_t th_host_spawn(const char *conf_dir);
+/* Wait for the child to exit, at most timeout_ms.  Returns its wait status,
+ * or -1 when it did not exit in time (it is then SIGKILLed). */
+int th_host_wait(pid_t pid, long long timeout_ms);
+
+/* First column of the first row as a number; -1 on error (printed). */
+long long th_sql_num(PGconn *c, const char *sql);
+/* Run a statement; true on success (error printed). */
+bool th_sql(PGconn *c, const char *sql);
+/* A connection to database `db` of the server behind `dsn`. */
+PGconn *th_connect(const char *dsn, const char *db);
+
+/* A producer for tests (acks=all, idempotent). */
+rd_kafka_t *th_producer(const char *bootstrap);
+/* Produce a binary-mode CloudEvent; true on success (queued). */
+bool th_produce_ce(rd_kafka_t *p, const char *topic, const char *key,
+                   const char *id, const char *type, const char *payload);
+/* Flush; true when every message was delivered. */
+bool th_flush(rd_kafka_t *p);
+
+/* Read every message of `topic` (partitions 0..n-1) from the beginning up
+ * to the current end, calling fn for each.  Returns the count, -1 on
+ * error. */
+typedef void (*th_msg_fn)(void *arg, const rd_kafka_message_t *m);
+long th_consume_all(const char *bootstrap, const char *topic, int partitions,
+                    th_msg_fn fn, void *arg);
+/* Value of header `name` as a NUL-terminated copy in buf, or NULL. */
+const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
+                      size_t len);
+
+/* Poll `sql` every 100 ms until it returns `want` or timeout; returns the
+ * last value. */
+long long th_wait_num(PGconn *c, const char *sql, long long want,
+                      long long timeout_ms);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * The path of one event, end to end, with real parts: a throwaway
+ * PostgreSQL, the mock cluster in its own process over TCP, the host as a
+ * child process, and the counter test plugin loaded with dlopen.
+ *
+ * 20,000 events over 50 keys and 4 partitions, 10% of them delivered twice.
+ * Asserted: exactly one effect per distinct event; effects in per-key
+ * order; every emitted event on its topic at least once and in per-key
+ * order; inbox and outbox consistent; nothing left unpublished.  Then the
+ * same with the host SIGKILLed mid-stream and restarted.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pgtmp.h"
+#include "testutil.h"
+
+#define EVENTS 20000
+#define KEYS 50
+#define PARTITIONS 4
+#define DUP_EVERY 10 /* every 10th event is delivered again ... */
+#define DUP_LAG 37   /* ... 37 events later */
+
+static yard_pgtmp *pg;
+static PGconn *admin;
+
+static int suite_init(void)
+{
+    char err[1024];
+    yard_pgtmp_opts o = {0};
+    if (yard_pgtmp_start(&o, &pg, err, sizeof err)) {
+        fprintf(stderr, "PostgreSQL: %s\n", err);
+        return -1;
+    }
+    admin = th_connect(yard_pgtmp_dsn(pg), "postgres");
+    return admin ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    PQfinish(admin);
+    yard_pgtmp_stop(pg);
+    return 0;
+}
+
+/* One scenario's world: its database, broker, conf dir. */
+typedef struct run {
+    const char *name; /* also the database, event prefix and group */
+    th_broker *broker;
+    char *dir;
+    PGconn *db;
+    char input[64], done[64];
+} run;
+
+static bool run_setup(run *r, const char *name)
+{
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    snprintf(r->input, sizeof r->input, "%s.input", name);
+    snprintf(r->done, sizeof r->done, "%s.done", name);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (!th_sql(admin, sql))
+        return false;
+    r->db = th_connect(yard_pgtmp_dsn(pg), name);
+    char t1[80], t2[80];
+    snprintf(t1, sizeof t1, "%s:%d", r->input, PARTITIONS);
+    snprintf(t2, sizeof t2, "%s:%d", r->done, PARTITIONS);
+    const char *topics[] = {t1, t2, "dlq.counter:1"};
+    r->broker = th_broker_start(1, topics, 3);
+    r->dir = yard_test_tmpdir(name);
+    if (!r->db || !r->broker || !r->dir)
+        return false;
+    char host[2048];
+    snprintf(host, sizeof host,
+             "[host]\nworkers = 4\nbatch_size = 64\nplugin_dir = %s\n"
+             "shutdown_timeout_ms = 20000\n\n"
+             "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
+             "heartbeat.interval.ms = 500\nfetch.wait.max.ms = 10\n"
+             "topic.metadata.refresh.interval.ms = 1000\n\n"
+             "[postgres]\ndsn = %s dbname=%s\n",
+             YARD_TEST_PLUGIN_DIR, th_broker_bootstrap(r->broker),
+             yard_pgtmp_dsn(pg), name);
+    return yard_test_write(r->dir, "host.ini", host) == 0 &&
+           yard_test_write(r->dir, "50-counter.ini",
+                           "[plugin]\npath = counter.so\n") == 0;
+}
+
+static void run_teardown(run *r)
+{
+    th_broker_stop(r->broker);
+    PQfinish(r->db);
+    if (r->dir && !getenv("YARD_TEST_KEEP"))
+        yard_test_rm_rf(r->dir);
+    free(r->dir);
+}
+
+static void event_id(const run *r, int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-evt-%06d", r->name, i);
+}
+
+static bool produce_one(rd_kafka_t *p, const run *r, int i)
+{
+    char id[64], key[16], payload[320];
+    event_id(r, i, id, sizeof id);
+    snprintf(key, sizeof key, "key-%02d", i % KEYS);
+    snprintf(payload, sizeof payload,
+             "{\"key\":\"%s\",\"seq\":%d,\"pad\":\"%0200d\"}", key, i / KEYS, 0);
+    return th_produce_ce(p, r->input, key, id, r->input, payload);
+}
+
+/* The stream: every event once, and every DUP_EVERY-th again DUP_LAG
+ * events later.  Returns the number of messages produced. */
+static int produce_stream(const run *r)
+{
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(r->broker));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int sent = 0;
+    for (int i = 0; i < EVENTS + DUP_LAG; i++) {
+        if (i < EVENTS && produce_one(p, r, i))
+            sent++;
+        int d = i - DUP_LAG;
+        if (d >= 0 && d % DUP_EVERY == DUP_EVERY - 1 && produce_one(p, r, d))
+            sent++;
+    }
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+    return sent;
+}
+
+/* What the done topic held. */
+typedef struct seen {
+    const run *r;
+    int *count;     /* per input event index */
+    int *last_seq;  /* per key: seq of the last first-seen event */
+    long order_violations;
+    long bad_headers;
+} seen;
+
+static void on_done_msg(void *arg, const rd_kafka_message_t *m)
+{
+    seen *s = arg;
+    char buf[128], cause[128];
+    const char *src = strstr((const char *)m->payload, "\"source_id\":\"");
+    int i = -1;
+    if (src) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s-evt-%%d", s->r->name);
+        if (sscanf(src + 13, prefix, &i) != 1)
+            i = -1;
+    }
+    if (i < 0 || i >= EVENTS) {
+        s->bad_headers++;
+        return;
+    }
+    char id[64];
+    event_id(s->r, i, id, sizeof id);
+    if (!th_header(m, "ce_causationid", cause, sizeof cause) ||
+        strcmp(cause, id) != 0 || !th_header(m, "ce_type", buf, sizeof buf) ||
+        strcmp(buf, s->r->done) != 0 || !th_header(m, "ce_id", buf, sizeof buf))
+        s->bad_headers++;
+    if (s->count[i]++ == 0) {
+        int key = i % KEYS, seq = i / KEYS;
+        if (seq <= s->last_seq[key])
+            s->order_violations++;
+        s->last_seq[key] = seq;
+    }
+}
+
+/* The invariants of issue #2, after the host has drained. */
+static void check_invariants(const run *r)
+{
+    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM counter_effect"), EVENTS);
+    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(DISTINCT event_id) FROM counter_effect"),
+                    EVENTS);
+    /* Effects of one key in the order of their seq. */
+    CU_ASSERT_EQUAL(
+        th_sql_num(r->db,
+                   "SELECT count(*) FROM (SELECT (payload->>'seq')::int AS s,"
+                   " lag((payload->>'seq')::int) OVER (PARTITION BY pkey ORDER BY id) AS p"
+                   " FROM counter_effect) x WHERE p IS NOT NULL AND s <> p + 1"),
+        0);
+    /* Inbox: one row per distinct event, each with its effect. */
+    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_inbox"), EVENTS);
+    CU_ASSERT_EQUAL(th_sql_num(r->db,
+                               "SELECT count(*) FROM yard_inbox i LEFT JOIN counter_effect e"
+                               " ON e.event_id = i.event_id WHERE e.id IS NULL"),
+                    0);
+    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_outbox"), 0);
+    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_dead_letter"), 0);
+
+    seen s = {.r = r,
+              .count = calloc(EVENTS, sizeof(int)),
+              .last_seq = malloc(KEYS * sizeof(int))};
+    for (int k = 0; k < KEYS; k++)
+        s.last_seq[k] = -1;
+    long n = th_consume_all(th_broker_bootstrap(r->broker), r->done, PARTITIONS,
+                            on_done_msg, &s);
+    CU_ASSERT_TRUE(n >= EVENTS);
+    long missing = 0;
+    for (int i = 0; i < EVENTS; i++)
+        missing += s.count[i] == 0;
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT_EQUAL(s.order_violations, 0);
+    CU_ASSERT_EQUAL(s.bad_headers, 0);
+    printf("\n  %s: %ld published for %d events, %ld missing, %ld out of order\n",
+           r->name, n, EVENTS, missing, s.order_violations);
+    free(s.count);
+    free(s.last_seq);
+}
+
+static const char *const drained_sql =
+    "SELECT (SELECT count(*) FROM counter_effect)"
+    " + (SELECT count(*) FROM yard_outbox) * 1000000";
+
+static void test_stream_exactly_once(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup(&r, "stream"));
+    pid_t host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    long long t0 = yard_test_now_ms();
+    int sent = produce_stream(&r);
+    CU_ASSERT_EQUAL(sent, EVENTS + EVENTS / DUP_EVERY);
+    /* All effects in, outbox empty. */
+    long long v = th_wait_num(r.db, drained_sql, EVENTS, 180000);
+    CU_ASSERT_EQUAL(v, EVENTS);
+    printf("\n  stream: drained in %lld ms\n", yard_test_now_ms() - t0);
+    kill(host, SIGTERM);
+    int st = th_host_wait(host, 30000);
+    CU_ASSERT_TRUE(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    check_invariants(&r);
+    run_teardown(&r);
+}
+
+static void test_crash_and_restart(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup(&r, "crash"));
+    pid_t host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    int sent = produce_stream(&r);
+    CU_ASSERT_EQUAL(sent, EVENTS + EVENTS / DUP_EVERY);
+    /* Kill it mid-stream: some effects committed, some not. */
+    long long before = -1;
+    for (int i = 0; i < 1200; i++) {
+        before = th_sql_num(r.db, "SELECT count(*) FROM counter_effect");
+        if (before >= EVENTS / 4)
+            break;
+        usleep(50000);
+    }
+    kill(host, SIGKILL);
+    CU_ASSERT_TRUE(th_host_wait(host, 10000) >= 0);
+    long long at_kill = th_sql_num(r.db, "SELECT count(*) FROM counter_effect");
+    printf("\n  crash: killed with %lld of %d effects committed\n", at_kill, EVENTS);
+    CU_ASSERT_TRUE(at_kill > 0 && at_kill < EVENTS);
+
+    host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    long long v = th_wait_num(r.db, drained_sql, EVENTS, 180000);
+    CU_ASSERT_EQUAL(v, EVENTS);
+    kill(host, SIGTERM);
+    int st = th_host_wait(host, 30000);
+    CU_ASSERT_TRUE(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    check_invariants(&r);
+    run_teardown(&r);
+}
+
+int main(void)
+{
+    CU_TestInfo tests[] = {
+        {"20k events, 10% redelivered: effects once, order kept", test_stream_exactly_once},
+        {"SIGKILL mid-stream and restart: same invariants", test_crash_and_restart},
+        CU_TEST_INFO_NULL,
+    };
+    return yard_test_main("pipeline", suite_init, suite_clean, tests);
+}
