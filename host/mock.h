@@ -6,6 +6,10 @@
  * other processes (kcat, the host under test) connect to it as to any
  * Kafka cluster.  Fault injection works only from the owning process, hence
  * yard_mock_command(): the test broker feeds it lines from its stdin.
+ * Thread rules: start and stop from one thread; the other functions may be
+ * called from any thread while the cluster lives (librdkafka serialises
+ * them onto the cluster's own thread).  librdkafka's log lines go to the
+ * host log at debug level.
  */
 #ifndef YARD_MOCK_H
 #define YARD_MOCK_H
@@ -31,7 +35,13 @@ int yard_mock_topic_create(yard_mock *m, const char *topic, int partitions,
  *   leader TOPIC PARTITION BROKER  move a partition's leader
  *   rtt BROKER_ID MS               add round-trip delay
  *   error APIKEY ERRCODE COUNT     fail the next COUNT requests of APIKEY
- * Returns 0 or YARD_EINVAL with a message naming the bad word.
+ * Returns 0 or YARD_EINVAL with a message naming the bad word; a
+ * well-formed command the cluster refuses (a partition that does not
+ * exist) gives YARD_EKAFKA with the command and librdkafka's reason.
+ * `leader` on an unknown topic creates it (librdkafka's behaviour).
+ * ERRCODE is a number or a librdkafka name (NOT_LEADER_FOR_PARTITION,
+ * _TRANSPORT to drop the connection); APIKEY a number or a request name
+ * (Produce, Fetch, Metadata, OffsetCommit, JoinGroup, ...).
  */
 int yard_mock_command(yard_mock *m, const char *line, char *err,
                       size_t errlen);
