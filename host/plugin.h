@@ -41,7 +41,13 @@ typedef struct yard_plugin_open_opts {
  * present and large enough, magic, ABI major equal, minor not newer than
  * the host's, size at least what its minor requires, name and version set,
  * subscriptions non-empty with a pattern and handler each, init present.
- * No plugin code runs.
+ * No plugin function is called (dlopen() itself runs only the object's ELF
+ * constructors, which the file checks above are there to trust).
+ *
+ * The copy is <runtime_dir>/<conf->name>.<generation>.so, mode 0500, removed
+ * by yard_plugin_close(); a stale file of that name is replaced, so the
+ * caller keeps generations unique per name among open plugins.
+ * `opts` is read only during the call.
  *
  * On failure returns YARD_EABI (descriptor) or YARD_EPLUGIN (file) or
  * YARD_EIO and writes a message naming the file and, for ABI mismatches,
@@ -52,15 +58,21 @@ int yard_plugin_open(const yard_plugin_conf *conf,
                      char *err, size_t errlen);
 
 /* Apply migrations: called once per entry of desc->migrations, in order,
- * with version i+1; the callback decides whether it was applied before. */
+ * with version i+1 and `plugin` = desc->name (the plugin's own tables, the
+ * same for every conf instance of it); the callback decides whether it was
+ * applied before.  Returns 0, or non-zero with a message in err. */
 typedef int (*yard_migrate_fn)(void *arg, const char *plugin, int version,
                                const char *sql, char *err, size_t errlen);
 
 /*
  * Run migrations through `migrate` (may be NULL when the plugin has none
  * or the caller has no database), then call the plugin's init() with `api`.
- * `api` must outlive the plugin.  Returns 0 or YARD_EPLUGIN with the
- * plugin's own message.
+ * `api` must outlive the plugin.  Returns 0; the callback's own negative
+ * code (YARD_EPLUGIN if it returned a positive one) when a migration fails,
+ * with its message; or YARD_EPLUGIN with the plugin's own message when
+ * init() fails.  Migrations stop at the first failure; init() is then not
+ * called.  After a failed init() the plugin is not started (no fini()) and
+ * may only be closed.
  */
 int yard_plugin_start(yard_plugin *p, const sy_host_api *api,
                       yard_migrate_fn migrate, void *migrate_arg, char *err,
@@ -75,15 +87,21 @@ const yard_plugin_conf *yard_plugin_conf_of(const yard_plugin *p);
 const char *yard_plugin_name(const yard_plugin *p); /* conf name */
 void *yard_plugin_state(const yard_plugin *p);       /* from init() */
 uint64_t yard_plugin_generation(const yard_plugin *p);
-/* SHA-256-free identity of the file's content: size, mtime and a 64-bit
- * FNV-1a hash of the bytes, for "did the .so change?" on reload. */
+/* Identity of the file's content, for "did the .so change?" on reload: the
+ * 64-bit FNV-1a hash of its bytes (not a cryptographic hash).  The plugin's
+ * is computed from the bytes it copied, so it equals yard_file_hash() of
+ * the same content.  yard_file_hash returns 0 or YARD_EIO/YARD_ENOMEM. */
 uint64_t yard_plugin_file_hash(const yard_plugin *p);
 int yard_file_hash(const char *path, uint64_t *out);
 
 /* The handler of the first subscription matching `type`, or NULL. */
 sy_handler_fn yard_plugin_route(const yard_plugin *p, const char *type);
 
-/* The plugin's own counters (sy_host_api.metric_add).  Thread-safe. */
+/* The plugin's own counters (sy_host_api.metric_add).  Thread-safe; names
+ * are copied.  Names that are not [a-z0-9_]{1,64}, non-finite values and
+ * counters beyond 256 per plugin are ignored (one warning per plugin).
+ * metric_each calls fn under the counters' lock, in creation order: fn must
+ * not add to the same plugin's counters. */
 void yard_plugin_metric_add(yard_plugin *p, const char *name, double value);
 void yard_plugin_metric_each(const yard_plugin *p,
                              void (*fn)(void *arg, const char *name,
