@@ -150,7 +150,13 @@ const yard_conf_section *yard_config_sections(size_t *n);
  * validate.  On success *out is a new config the caller frees with
  * yard_config_free().  On failure returns YARD_ECONFIG (or YARD_EIO when
  * the directory cannot be read), *out is NULL, and `diag` holds one
- * "file:line: message" per problem found (all of them, not just the first).
+ * "file:line: message" per problem found (all of them, not just the first;
+ * "environment: VARIABLE ..." for a bad environment value).  diag may be
+ * NULL.  Files are read in byte order of their names (not the locale's);
+ * hidden files are skipped.  A line may hold at most 198 characters (the
+ * INI reader's buffer); multi-line values are not supported.  Relative
+ * directories from the environment are resolved against conf_dir too.
+ * Reads the environment; otherwise safe to call from any thread.
  */
 int yard_config_load(const char *conf_dir, yard_config **out, yard_diag *diag);
 
