@@ -276,11 +276,11 @@ static void *consumer_main(void *arg)
             pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         }
         pthread_mutex_unlock(&c->mu);
-        if (full) {
-            /* Serve rebalance and errors without taking messages. */
-            rd_kafka_poll(c->rk, 0);
+        /* While full we do not poll: the consumer queue would hand us
+         * messages.  The engine drains in well under max.poll.interval.ms
+         * unless the database is down, when pausing is what we want. */
+        if (full)
             continue;
-        }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (!rkm)
             continue;

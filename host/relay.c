@@ -19,14 +19,31 @@
 #include "store.h"
 
 #define RELAY_BATCH 2000
+#define YARD_STR_(x) #x
+#define YARD_STR(x) YARD_STR_(x)
 #define RELAY_IDLE_WAIT_MS 200 /* also bounds how late a stop is seen */
 #define RELAY_FLUSH_MS 60000
 #define RELAY_BACKOFF_MAX_MS 5000
 /* Advisory lock key of the outbox's single owner ("yardrely"). */
 #define RELAY_LOCK_KEY 0x7961726472656c79LL
 
+/* A topic the relay produces to, with its partition count.  We partition
+ * keyed rows ourselves: librdkafka parks messages for a topic whose
+ * metadata it does not know yet and partitions them later, and messages
+ * produced meanwhile can overtake them, which would break per-key order. */
+typedef struct relay_topic {
+    struct relay_topic *next;
+    rd_kafka_topic_t *rkt;
+    int32_t partitions; /* 0: unknown (topic missing or metadata failed) */
+    long long checked_ms;
+} relay_topic;
+
+#define RELAY_METADATA_TTL_MS 30000
+#define RELAY_METADATA_TIMEOUT_MS 5000
+
 struct yard_relay {
     const yard_config *cfg;
+    relay_topic *topics;
     rd_kafka_t *rk;
     PGconn *conn;
     bool owner; /* holds the advisory lock on conn */
@@ -98,6 +115,45 @@ static void wait_notify(yard_relay *r, int timeout_ms)
         PQfreemem(n);
 }
 
+static relay_topic *topic_get(yard_relay *r, const char *name)
+{
+    relay_topic *t;
+    for (t = r->topics; t; t = t->next)
+        if (strcmp(rd_kafka_topic_name(t->rkt), name) == 0)
+            break;
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || !(t->rkt = rd_kafka_topic_new(r->rk, name, NULL))) {
+            free(t);
+            return NULL;
+        }
+        t->next = r->topics;
+        r->topics = t;
+    }
+    long long now = now_ms();
+    if (t->partitions == 0 || now - t->checked_ms > RELAY_METADATA_TTL_MS) {
+        const struct rd_kafka_metadata *md = NULL;
+        t->checked_ms = now;
+        if (rd_kafka_metadata(r->rk, 0, t->rkt, &md, RELAY_METADATA_TIMEOUT_MS) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            t->partitions = md->topics[0].partition_cnt;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+    }
+    return t;
+}
+
+static void topics_free(yard_relay *r)
+{
+    while (r->topics) {
+        relay_topic *n = r->topics->next;
+        rd_kafka_topic_destroy(r->topics->rkt);
+        free(r->topics);
+        r->topics = n;
+    }
+}
+
 static rd_kafka_headers_t *headers_from_json(const char *txt, size_t len)
 {
     json_t *arr = json_loadb(txt, len, 0, NULL);
@@ -150,8 +206,9 @@ static int relay_round(yard_relay *r)
     char err[512];
     PGresult *res = PQexecParams(
         r->conn,
+        /* Qualified: a bare "id" would sort by the text output column. */
         "SELECT id::text, topic, partition_key, headers::text, payload"
-        " FROM yard_outbox ORDER BY id LIMIT " "2000",
+        " FROM yard_outbox ORDER BY yard_outbox.id LIMIT " YARD_STR(RELAY_BATCH),
         0, NULL, NULL, NULL, NULL, 1 /* binary: raw bytes, no unescaping */);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         yard_db_classify(r->conn, res, err, sizeof err);
@@ -172,18 +229,30 @@ static int relay_round(yard_relay *r)
     int produced = 0;
     for (int i = 0; i < n; i++) {
         st[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
-        const char *topic = PQgetvalue(res, i, 1);
         char tbuf[256];
-        snprintf(tbuf, sizeof tbuf, "%.*s", PQgetlength(res, i, 1), topic);
+        snprintf(tbuf, sizeof tbuf, "%.*s", PQgetlength(res, i, 1),
+                 PQgetvalue(res, i, 1));
+        relay_topic *t = topic_get(r, tbuf);
+        if (!t || t->partitions <= 0) {
+            /* No partition count yet: wait for metadata rather than let
+             * librdkafka park the message and place it later. */
+            yard_log(YARD_LOG_WARN, "relay waits for topic metadata", "topic",
+                     tbuf, NULL);
+            st[i] = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+            break;
+        }
+        bool has_key = !PQgetisnull(res, i, 2);
+        const char *key = has_key ? PQgetvalue(res, i, 2) : NULL;
+        size_t key_len = has_key ? (size_t)PQgetlength(res, i, 2) : 0;
+        int32_t part = rd_kafka_msg_partitioner_consistent_random(
+            t->rkt, key, key_len, t->partitions, NULL, NULL);
         rd_kafka_headers_t *h =
             headers_from_json(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3));
-        bool has_key = !PQgetisnull(res, i, 2);
         rd_kafka_resp_err_t e;
         for (;;) {
             e = rd_kafka_producev(
-                r->rk, RD_KAFKA_V_TOPIC(tbuf),
-                RD_KAFKA_V_KEY(has_key ? PQgetvalue(res, i, 2) : NULL,
-                               has_key ? (size_t)PQgetlength(res, i, 2) : 0),
+                r->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part),
+                RD_KAFKA_V_KEY(key, key_len),
                 RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
                                  (size_t)PQgetlength(res, i, 4)),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
@@ -214,16 +283,26 @@ static int relay_round(yard_relay *r)
                                       : st[ok]),
                  NULL);
     if (ok > 0) {
-        /* Ids are increasing: delete the delivered range in one statement. */
-        char lo[32], hi[32];
-        snprintf(lo, sizeof lo, "%.*s", PQgetlength(res, 0, 0), PQgetvalue(res, 0, 0));
-        snprintf(hi, sizeof hi, "%.*s", PQgetlength(res, ok - 1, 0),
-                 PQgetvalue(res, ok - 1, 0));
-        const char *p[2] = {lo, hi};
+        /* Delete exactly the rows published: ids are not contiguous, a
+         * lower id may belong to a transaction that committed after our
+         * SELECT. */
+        size_t cap = (size_t)ok * 21 + 3, pos = 0;
+        char *ids = malloc(cap);
+        if (!ids) {
+            free(st);
+            PQclear(res);
+            return -1;
+        }
+        ids[pos++] = '{';
+        for (int i = 0; i < ok; i++)
+            pos += (size_t)snprintf(ids + pos, cap - pos, "%s%.*s", i ? "," : "",
+                                    PQgetlength(res, i, 0), PQgetvalue(res, i, 0));
+        snprintf(ids + pos, cap - pos, "}");
+        const char *p[1] = {ids};
         PGresult *d = PQexecParams(r->conn,
-                                   "DELETE FROM yard_outbox WHERE id BETWEEN"
-                                   " $1::bigint AND $2::bigint",
-                                   2, NULL, p, NULL, NULL, 0);
+                                   "DELETE FROM yard_outbox WHERE id = ANY($1::bigint[])",
+                                   1, NULL, p, NULL, NULL, 0);
+        free(ids);
         if (PQresultStatus(d) != PGRES_COMMAND_OK) {
             yard_db_classify(r->conn, d, err, sizeof err);
             yard_log(YARD_LOG_WARN, "relay cannot delete published rows", "error",
@@ -323,6 +402,7 @@ void yard_relay_stop(yard_relay *r, uint32_t timeout_ms)
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
     rd_kafka_flush(r->rk, (int)timeout_ms);
+    topics_free(r);
     rd_kafka_destroy(r->rk);
     PQfinish(r->conn);
     free(r);

@@ -16,7 +16,7 @@ struct th_broker {
     pid_t pid;
     FILE *in;  /* its stdin */
     FILE *out; /* its stdout */
-    char bootstrap[512];
+    char bootstrap[1024];
 };
 
 th_broker *th_broker_start(int brokers, const char *const *topics, size_t n)

@@ -16,6 +16,15 @@ static const char *const migrations[] = {
     "CREATE TABLE counter_effect ("
     " id bigserial PRIMARY KEY, event_id text NOT NULL, event_type text NOT NULL,"
     " pkey text, payload jsonb NOT NULL)",
+    /* A copy of every outbox row as written, so tests can compare what was
+     * committed with what reached the topic after the relay removed it. */
+    "CREATE TABLE counter_outbox_audit (id bigint, topic text, pkey text,"
+    " event_id text, payload bytea);"
+    "CREATE FUNCTION counter_audit() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN INSERT INTO counter_outbox_audit VALUES (NEW.id, NEW.topic,"
+    " NEW.partition_key, NEW.event_id, NEW.payload); RETURN NULL; END $$;"
+    "CREATE TRIGGER counter_audit AFTER INSERT ON yard_outbox"
+    " FOR EACH ROW EXECUTE FUNCTION counter_audit()",
     NULL,
 };
 
