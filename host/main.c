@@ -18,7 +18,9 @@
 
 #include <switchyard/sdk.h>
 
+#include "cli_dlq.h"
 #include "config.h"
+#include "config_doc.h"
 #include "host.h"
 #include "log.h"
 #include "mock.h"
@@ -38,6 +40,9 @@ static const char usage[] =
     "  dev      run the host on an embedded stack: an in-process Kafka mock\n"
     "           cluster on loopback and a throwaway PostgreSQL\n"
     "  check    validate the configuration and the plugins, then exit\n"
+    "  dlq      list, show and replay dead letters (switchyard dlq help)\n"
+    "  config-reference\n"
+    "           print every configuration key, its type and default\n"
     "  --version\n"
     "\n"
     "options:\n"
@@ -214,6 +219,8 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "dlq") == 0)
+        return yard_cli_dlq(argc - 1, argv + 1, DEFAULT_CONF_DIR);
     args a;
     if (parse_args(argc, argv, &a)) {
         fputs(usage, stderr);
@@ -226,6 +233,10 @@ int main(int argc, char **argv)
     if (strcmp(a.cmd, "version") == 0) {
         printf("switchyard %s (plugin ABI %d.%d)\n", YARD_VERSION, SY_ABI_MAJOR,
                SY_ABI_MINOR);
+        return EXIT_OK;
+    }
+    if (strcmp(a.cmd, "config-reference") == 0) {
+        yard_config_reference(stdout);
         return EXIT_OK;
     }
     if (strcmp(a.cmd, "check") == 0)
