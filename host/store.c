@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /* Advisory lock key taken while migrating ("yardmigr" as an integer). */
 #define MIGRATION_LOCK_KEY 0x796172646d696772LL
 
@@ -30,6 +32,17 @@ int yard_db_classify(PGconn *conn, const PGresult *res, char *err,
     return YARD_EDB;
 }
 
+/* Server notices ("relation ... already exists, skipping") belong in our
+ * log at debug level, not on stderr. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", message);
+    msg[strcspn(msg, "\n")] = '\0';
+    yard_log(YARD_LOG_DEBUG, msg, "component", "postgres", NULL);
+}
+
 int yard_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -45,6 +58,7 @@ int yard_db_connect(const char *dsn, PGconn **out, char *err, size_t errlen)
         return yard_errf(err, errlen, YARD_EDBCONN,
                          "cannot connect to PostgreSQL: %s", msg);
     }
+    PQsetNoticeProcessor(c, notice_to_log, NULL);
     *out = c;
     return 0;
 }
