@@ -1,0 +1,475 @@
+/*
+ * The field-service domain plugins (plugins/<name>/) with real parts: one
+ * throwaway PostgreSQL, the mock cluster in its own process, and one host
+ * child process that loads every domain plugin for the whole binary (one
+ * group join per plugin).
+ *
+ * Each test sends catalog events as binary CloudEvents, waits for the
+ * database to reach the state the rules prescribe, and checks the events
+ * the plugins emitted on their topics.  Tests use their own sales order
+ * ids, so they do not see each other's orders; since every plugin is
+ * loaded, an event a test sends is also seen by the other plugins that
+ * subscribe to it, as in production.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pgtmp.h"
+#include "testutil.h"
+
+#define WAIT_MS 30000
+
+/* Every topic the plugins read or write, one partition each. */
+static const char *const topics[] = {
+    "integration.sales.order_received:1",
+    "projects.service_order.created:1",
+    "projects.service_order.status_changed:1",
+    "projects.service_order.unblocked:1",
+    "projects.service_order.cancelled:1",
+    "projects.service_order.closed:1",
+    "projects.tv_outcome.recorded:1",
+    "projects.task.created:1",
+    "assignments.offer.created:1",
+    "assignments.offer.responded:1",
+    "assignments.assignment.confirmed:1",
+    "assignments.date_negotiation.failed:1",
+    "execution.checkin.completed:1",
+    "execution.checkout.completed:1",
+    "contracts.wcf.signed:1",
+    "contracts.contract.signed:1",
+    "integration.esign.contract_signed:1",
+    "integration.erp.payment_ready:1",
+    "fsm.tv.outcome_recorded:1",
+    "dlq.orchestration:1",
+    "dlq.assignment:1",
+    "dlq.execution:1",
+    "dlq.erp:1",
+    "dlq.contracts:1",
+};
+
+/* The plugins under test: conf.d file name and contents. */
+static const struct {
+    const char *file, *ini;
+} plugins[] = {
+    {"20-orchestration.ini",
+     "[plugin]\npath = orchestration.so\n\n[settings]\nbu_code = AHS\n"
+     "source_system = PYXIS\ncurrency = EUR\n"
+     "prices = INSTALLATION:1200.00:800.00,CONFIRMATION_TV:90.00:60.00\n"},
+};
+
+static yard_pgtmp *pg;
+static PGconn *db;
+static th_broker *broker;
+static char *dir;
+static pid_t host = -1;
+static rd_kafka_t *producer;
+static int next_id;
+
+static int suite_init(void)
+{
+    char err[1024];
+    yard_pgtmp_opts o = {0};
+    if (yard_pgtmp_start(&o, &pg, err, sizeof err)) {
+        fprintf(stderr, "PostgreSQL: %s\n", err);
+        return -1;
+    }
+    PGconn *admin = th_connect(yard_pgtmp_dsn(pg), "postgres");
+    bool ok = admin && th_sql(admin, "CREATE DATABASE domain");
+    PQfinish(admin);
+    db = ok ? th_connect(yard_pgtmp_dsn(pg), "domain") : NULL;
+    broker = th_broker_start(1, topics, sizeof topics / sizeof *topics);
+    dir = yard_test_tmpdir("domain");
+    if (!db || !broker || !dir)
+        return -1;
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[host]\nworkers = 2\nbatch_size = 16\nplugin_dir = %s/plugins\n"
+             "log_level = info\nshutdown_timeout_ms = 20000\n\n"
+             "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
+             "heartbeat.interval.ms = 500\nfetch.wait.max.ms = 10\n"
+             "topic.metadata.refresh.interval.ms = 1000\n\n"
+             "[postgres]\ndsn = %s dbname=domain\n\n"
+             "[retry]\ninitial_ms = 50\nmax_ms = 200\nmax_attempts = 3\n",
+             YARD_BINARY_DIR, th_broker_bootstrap(broker), yard_pgtmp_dsn(pg));
+    if (yard_test_write(dir, "host.ini", ini))
+        return -1;
+    for (size_t i = 0; i < sizeof plugins / sizeof *plugins; i++)
+        if (yard_test_write(dir, plugins[i].file, plugins[i].ini))
+            return -1;
+    producer = th_producer(th_broker_bootstrap(broker));
+    host = th_host_spawn(dir);
+    if (!producer || host <= 0)
+        return -1;
+    /* Loaded: the last plugin's tables exist. */
+    return th_wait_num(db, "SELECT count(*) FROM pg_tables WHERE tablename ="
+                           " 'orch_service_order'", 1, WAIT_MS) == 1 ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    if (host > 0) {
+        kill(host, SIGTERM);
+        int st = th_host_wait(host, 30000);
+        if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "host did not stop cleanly (log: %s/host.log)\n", dir);
+    }
+    if (producer)
+        rd_kafka_destroy(producer);
+    th_broker_stop(broker);
+    PQfinish(db);
+    yard_pgtmp_stop(pg);
+    if (dir && !getenv("YARD_TEST_KEEP"))
+        yard_test_rm_rf(dir);
+    free(dir);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Send `type` (on the topic of the same name) with a payload made of
+ * event_id, event_timestamp and the formatted members; the event id is
+ * written to id_out (may be NULL). */
+static void send_ev(char *id_out, const char *type, const char *key,
+                 const char *fmt, ...)
+{
+    char id[64], members[2048], payload[2300];
+    snprintf(id, sizeof id, "dom-evt-%04d", ++next_id);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(members, sizeof members, fmt, ap);
+    va_end(ap);
+    snprintf(payload, sizeof payload,
+             "{\"event_id\":\"%s\",\"event_timestamp\":%lld%s%s}", id,
+             1767225600000LL + next_id, *members ? "," : "", members);
+    CU_ASSERT_TRUE(th_produce_ce(producer, type, key, id, type, payload));
+    CU_ASSERT_TRUE(th_flush(producer));
+    if (id_out)
+        strcpy(id_out, id);
+}
+
+/* Wait until the formatted query returns `want`; returns what it returned. */
+static long long wait_num(long long want, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    long long v = th_wait_num(db, sql, want, WAIT_MS);
+    if (v != want)
+        printf("\n  %s: %lld, want %lld\n", sql, v, want);
+    return v;
+}
+
+#define WAIT_EQ(want, ...) CU_ASSERT_EQUAL(wait_num((want), __VA_ARGS__), (want))
+
+/* Status of service order `id` is `want` (waits for it). */
+#define WAIT_STATUS(id, want)                                                  \
+    WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE"                 \
+               " service_order_id = '%s' AND status = '%s'", (id), (want))
+
+/* `id` was dead-lettered by `group` as REJECTED. */
+#define WAIT_REJECTED(group, id)                                               \
+    WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="  \
+               " '%s' AND event_id = '%s' AND error_code = 'REJECTED'", (group), (id))
+
+/* `id` was dead-lettered by `group`, whatever the code: payloads that
+ * break the catalog may be refused by the host's schema check before the
+ * plugin sees them. */
+#define WAIT_DEAD(group, id)                                                   \
+    WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="  \
+               " '%s' AND event_id = '%s'", (group), (id))
+
+typedef struct grep {
+    const char *needle[3];
+    long hits;
+    char last[4096];
+} grep;
+
+static void on_msg(void *arg, const rd_kafka_message_t *m)
+{
+    grep *g = arg;
+    char v[4096];
+    snprintf(v, sizeof v, "%.*s", (int)m->len, (const char *)m->payload);
+    for (int i = 0; i < 3; i++)
+        if (g->needle[i] && !strstr(v, g->needle[i]))
+            return;
+    g->hits++;
+    memcpy(g->last, v, sizeof v);
+}
+
+/* How many messages on `topic` contain all of the (up to 3) needles, once
+ * the outbox is drained.  The last one is copied to last (may be NULL). */
+static long on_topic(char *last, const char *topic, const char *n1,
+                     const char *n2, const char *n3)
+{
+    wait_num(0, "SELECT count(*) FROM yard_outbox");
+    grep g = {.needle = {n1, n2, n3}};
+    long n = th_consume_all(th_broker_bootstrap(broker), topic, 1, on_msg, &g);
+    CU_ASSERT_TRUE(n >= 0);
+    if (last)
+        memcpy(last, g.last, sizeof g.last);
+    return g.hits;
+}
+
+static void sales_order(const char *sale, bool tv)
+{
+    send_ev(NULL, "integration.sales.order_received", sale,
+         "\"sales_order_id\":\"%s\",\"customer_id\":\"CUST-%s\","
+         "\"country_code\":\"FR\",\"services\":[{\"service_type\":"
+         "\"INSTALLATION\",\"requires_confirmation_tv\":%s}]",
+         sale, sale, tv ? "true" : "false");
+}
+
+static void confirm(const char *so, const char *provider, const char *team)
+{
+    send_ev(NULL, "assignments.assignment.confirmed", so,
+         "\"service_order_id\":\"%s\",\"provider_id\":\"%s\",\"team_id\":\"%s\","
+         "\"confirmed_date\":\"2026-01-10\",\"confirmed_time_start\":\"08:00\","
+         "\"confirmed_time_end\":\"12:00\"", so, provider, team);
+}
+
+static void checkin(char *id, const char *so, const char *team)
+{
+    send_ev(id, "execution.checkin.completed", so,
+         "\"execution_id\":\"EXE-%s\",\"service_order_id\":\"%s\",\"team_id\":"
+         "\"%s\",\"checked_in_at\":1767225600000,\"gps\":{\"lat\":48.85,"
+         "\"lng\":2.35}", so, so, team);
+}
+
+static void checkout(char *id, const char *so, const char *team, bool completed)
+{
+    send_ev(id, "execution.checkout.completed", so,
+         "\"execution_id\":\"EXE-%s\",\"service_order_id\":\"%s\",\"team_id\":"
+         "\"%s\",\"checked_out_at\":1767229200000,\"completed\":%s,"
+         "\"incompletion_reason\":%s", so, so, team, completed ? "true" : "false",
+         completed ? "null" : "\"missing parts\"");
+}
+
+static void tv_outcome(char *id, const char *tv, const char *outcome,
+                       const char *modifications)
+{
+    send_ev(id, "projects.tv_outcome.recorded", tv,
+         "\"tv_service_order_id\":\"%s\",\"linked_installation_order_id\":null,"
+         "\"outcome\":\"%s\",\"modifications\":%s,\"recorded_by\":\"tech-1\"",
+         tv, outcome, modifications ? modifications : "null");
+}
+
+static void wcf_signed(const char *so, bool accepted)
+{
+    send_ev(NULL, "contracts.wcf.signed", so,
+         "\"wcf_id\":\"WCF-%s\",\"service_order_id\":\"%s\",\"execution_id\":"
+         "\"EXE-%s\",\"customer_accepted\":%s,\"signed_at\":1767232800000",
+         so, so, so, accepted ? "true" : "false");
+}
+
+/* Drive the TV order of `sale` to IN_PROGRESS. */
+static void visit_tv(const char *sale)
+{
+    char tv[64];
+    snprintf(tv, sizeof tv, "SO-%s-1-TV", sale);
+    confirm(tv, "P1", "T1");
+    WAIT_STATUS(tv, "ASSIGNED");
+    checkin(NULL, tv, "T1");
+    WAIT_STATUS(tv, "IN_PROGRESS");
+}
+
+/* ---- orchestration ------------------------------------------------------ */
+
+static void test_orch_sales_order(void)
+{
+    send_ev(NULL, "integration.sales.order_received", "FR_SALE-A",
+         "\"sales_order_id\":\"SALE-A\",\"customer_id\":\"CUST-A\","
+         "\"country_code\":\"FR\",\"services\":["
+         "{\"service_type\":\"INSTALLATION\",\"requires_confirmation_tv\":true},"
+         "{\"service_type\":\"REPAIR\",\"requires_confirmation_tv\":false}]");
+    WAIT_EQ(3, "SELECT count(*) FROM orch_service_order WHERE project_id = 'PRJ-SALE-A'");
+    WAIT_STATUS("SO-SALE-A-1-TV", "READY_FOR_ASSIGNMENT");
+    WAIT_STATUS("SO-SALE-A-1", "BLOCKED");
+    WAIT_STATUS("SO-SALE-A-2", "READY_FOR_ASSIGNMENT");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE service_order_id ="
+               " 'SO-SALE-A-1' AND depends_on_order_id = 'SO-SALE-A-1-TV'"
+               " AND customer_amount = 1200 AND provider_amount = 800");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE service_order_id ="
+               " 'SO-SALE-A-1-TV' AND is_tv AND service_type = 'CONFIRMATION_TV'");
+    char last[4096];
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.created", "SO-SALE-A-", NULL, NULL), 3);
+    CU_ASSERT_EQUAL(on_topic(last, "projects.service_order.created",
+                             "\"service_order_id\":\"SO-SALE-A-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"depends_on_order_id\":\"SO-SALE-A-1-TV\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"requires_confirmation_tv\":true"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"bu_code\":\"AHS\""));
+}
+
+static void test_orch_rejects(void)
+{
+    char id[64];
+    sales_order("SALE-B", true);
+    WAIT_STATUS("SO-SALE-B-1", "BLOCKED");
+    /* Impossible transition: the blocked installation cannot be assigned. */
+    send_ev(id, "assignments.assignment.confirmed", "SO-SALE-B-1",
+         "\"service_order_id\":\"SO-SALE-B-1\",\"provider_id\":\"P1\","
+         "\"team_id\":\"T1\",\"confirmed_date\":\"2026-01-10\","
+         "\"confirmed_time_start\":\"08:00\",\"confirmed_time_end\":\"12:00\"");
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-B-1", "BLOCKED");
+    WAIT_EQ(0, "SELECT count(*) FROM orch_status_history WHERE"
+               " service_order_id = 'SO-SALE-B-1' AND new_status = 'ASSIGNED'");
+    /* Check-out without check-in: ASSIGNED -> COMPLETED is impossible. */
+    confirm("SO-SALE-B-1-TV", "P1", "T1");
+    WAIT_STATUS("SO-SALE-B-1-TV", "ASSIGNED");
+    checkout(id, "SO-SALE-B-1-TV", "T1", true);
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-B-1-TV", "ASSIGNED");
+    /* TV outcome before the visit. */
+    tv_outcome(id, "SO-SALE-B-1-TV", "YES", NULL);
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-B-1", "BLOCKED");
+    /* Unknown order, same sales order twice, malformed payloads. */
+    send_ev(id, "assignments.assignment.confirmed", "x",
+         "\"service_order_id\":\"SO-NOPE\",\"provider_id\":\"P1\",\"team_id\":"
+         "\"T1\",\"confirmed_date\":\"2026-01-10\",\"confirmed_time_start\":"
+         "\"08:00\",\"confirmed_time_end\":\"12:00\"");
+    WAIT_REJECTED("orchestration", id);
+    send_ev(id, "integration.sales.order_received", "FR_SALE-B",
+         "\"sales_order_id\":\"SALE-B\",\"customer_id\":\"CUST-B\","
+         "\"country_code\":\"FR\",\"services\":[{\"service_type\":\"X\","
+         "\"requires_confirmation_tv\":false}]");
+    WAIT_REJECTED("orchestration", id);
+    send_ev(id, "integration.sales.order_received", "FR_SALE-C",
+         "\"sales_order_id\":\"SALE-C\",\"customer_id\":\"CUST-C\","
+         "\"country_code\":\"FR\",\"services\":[]");
+    WAIT_DEAD("orchestration", id);
+    CU_ASSERT_TRUE(th_produce_ce(producer, "integration.sales.order_received", "k",
+                                 "dom-evt-notjson", "integration.sales.order_received",
+                                 "{not json"));
+    CU_ASSERT_TRUE(th_flush(producer));
+    /* Not JSON: the host cannot decode it; not an object: the plugin
+     * refuses it.  Both end in the DLQ. */
+    send_ev(id, "integration.sales.order_received", "x", "\"services\":{}");
+    WAIT_DEAD("orchestration", id);
+    WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="
+               " 'orchestration' AND original_value = '{not json'::bytea");
+    WAIT_EQ(0, "SELECT count(*) FROM orch_project WHERE sales_order_id = 'SALE-C'");
+    WAIT_EQ(2, "SELECT count(*) FROM orch_service_order WHERE project_id = 'PRJ-SALE-B'");
+}
+
+static void test_orch_tv_yes_to_closed(void)
+{
+    char id[64], last[4096];
+    sales_order("SALE-Y", true);
+    WAIT_STATUS("SO-SALE-Y-1", "BLOCKED");
+    visit_tv("SALE-Y");
+    tv_outcome(NULL, "SO-SALE-Y-1-TV", "YES", NULL);
+    WAIT_STATUS("SO-SALE-Y-1", "READY_FOR_ASSIGNMENT");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE service_order_id ="
+               " 'SO-SALE-Y-1-TV' AND tv_outcome = 'YES'");
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.unblocked",
+                             "\"service_order_id\":\"SO-SALE-Y-1\"",
+                             "\"tv_service_order_id\":\"SO-SALE-Y-1-TV\"", NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.tv.outcome_recorded",
+                             "\"external_order_id\":\"SALE-Y\"",
+                             "\"tv_outcome\":\"YES\"", "\"modifications\":null"), 1);
+    /* A second outcome for the same TV is refused. */
+    tv_outcome(id, "SO-SALE-Y-1-TV", "NO", NULL);
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-Y-1", "READY_FOR_ASSIGNMENT");
+
+    /* The installation, through an incomplete visit, to CLOSED. */
+    confirm("SO-SALE-Y-1", "P2", "T2");
+    WAIT_STATUS("SO-SALE-Y-1", "ASSIGNED");
+    checkin(id, "SO-SALE-Y-1", "T9"); /* not the assigned team */
+    WAIT_REJECTED("orchestration", id);
+    checkin(NULL, "SO-SALE-Y-1", "T2");
+    WAIT_STATUS("SO-SALE-Y-1", "IN_PROGRESS");
+    checkout(NULL, "SO-SALE-Y-1", "T2", false);
+    WAIT_STATUS("SO-SALE-Y-1", "ASSIGNED");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_task WHERE service_order_id ="
+               " 'SO-SALE-Y-1' AND task_type = 'INCOMPLETE_WORK'");
+    checkin(NULL, "SO-SALE-Y-1", "T2");
+    WAIT_STATUS("SO-SALE-Y-1", "IN_PROGRESS");
+    checkout(NULL, "SO-SALE-Y-1", "T2", true);
+    WAIT_STATUS("SO-SALE-Y-1", "COMPLETED");
+    wcf_signed("SO-SALE-Y-1", false);
+    WAIT_EQ(1, "SELECT count(*) FROM orch_task WHERE service_order_id ="
+               " 'SO-SALE-Y-1' AND task_type = 'WCF_CONTESTED'");
+    WAIT_STATUS("SO-SALE-Y-1", "COMPLETED");
+    wcf_signed("SO-SALE-Y-1", true);
+    WAIT_STATUS("SO-SALE-Y-1", "CLOSED");
+    CU_ASSERT_EQUAL(on_topic(last, "projects.service_order.closed",
+                             "\"service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"provider_id\":\"P2\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"provider_amount\":{\"value\":800.0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"warranty_start_date\":\"2026-01-01\""));
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.task.created",
+                             "\"service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 2);
+    /* Every change is in the history and on the topic, in order. */
+    WAIT_EQ(7, "SELECT count(*) FROM orch_status_history WHERE service_order_id ="
+               " 'SO-SALE-Y-1' AND old_status IS NOT NULL");
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.status_changed",
+                             "\"service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 7);
+}
+
+static void test_orch_tv_yes_but(void)
+{
+    char last[4096];
+    sales_order("SALE-M", true);
+    WAIT_STATUS("SO-SALE-M-1", "BLOCKED");
+    visit_tv("SALE-M");
+    tv_outcome(NULL, "SO-SALE-M-1-TV", "YES_BUT",
+               "[{\"description\":\"reinforce the wall\",\"extra_duration_min\":60}]");
+    WAIT_STATUS("SO-SALE-M-1", "READY_FOR_ASSIGNMENT");
+    CU_ASSERT_EQUAL(on_topic(last, "fsm.tv.outcome_recorded",
+                             "\"external_order_id\":\"SALE-M\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"tv_outcome\":\"YES_BUT\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"modifications\":[{\"description\":"
+                                        "\"reinforce the wall\",\"requires_repricing\":true}]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"source_system\":\"PYXIS\""));
+}
+
+static void test_orch_tv_no_compensates(void)
+{
+    char last[4096];
+    sales_order("SALE-N", true);
+    WAIT_STATUS("SO-SALE-N-1", "BLOCKED");
+    visit_tv("SALE-N");
+    tv_outcome(NULL, "SO-SALE-N-1-TV", "NO", NULL);
+    WAIT_STATUS("SO-SALE-N-1", "CANCELLED");
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.cancelled",
+                             "\"service_order_id\":\"SO-SALE-N-1\"", NULL, NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(last, "fsm.tv.outcome_recorded",
+                             "\"external_order_id\":\"SALE-N\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"tv_outcome\":\"NO\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"cancellation_reason\":\"confirmation"));
+    /* A cancelled order stays cancelled. */
+    char id[64];
+    send_ev(id, "assignments.assignment.confirmed", "SO-SALE-N-1",
+         "\"service_order_id\":\"SO-SALE-N-1\",\"provider_id\":\"P1\","
+         "\"team_id\":\"T1\",\"confirmed_date\":\"2026-01-10\","
+         "\"confirmed_time_start\":\"08:00\",\"confirmed_time_end\":\"12:00\"");
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-N-1", "CANCELLED");
+}
+
+int main(void)
+{
+    CU_TestInfo tests[] = {
+        {"orchestration: sales order -> project, TV, blocked installation",
+         test_orch_sales_order},
+        {"orchestration: impossible transitions and bad input are REJECTED",
+         test_orch_rejects},
+        {"orchestration: TV YES unblocks; installation to CLOSED", test_orch_tv_yes_to_closed},
+        {"orchestration: TV YES_BUT sends modifications for repricing",
+         test_orch_tv_yes_but},
+        {"orchestration: TV NO cancels and tells the sales system",
+         test_orch_tv_no_compensates},
+        CU_TEST_INFO_NULL,
+    };
+    return yard_test_main("domain", suite_init, suite_clean, tests);
+}
