@@ -24,6 +24,7 @@
 #include "host.h"
 #include "log.h"
 #include "mock.h"
+#include "notify.h"
 #include "pgtmp.h"
 #include "version.h"
 
@@ -165,8 +166,12 @@ static int run_host(const char *dir, const sigset_t *set)
         yard_log(YARD_LOG_ERROR, "host failed to start", "error", err, NULL);
         return rc == YARD_ECONFIG ? EXIT_CONFIG : EXIT_FAIL;
     }
+    yard_notify_ready(NULL);
+    yard_notify_watchdog_start();
     wait_for_stop(set);
+    yard_notify_stopping();
     yard_host_stop(h);
+    yard_notify_watchdog_stop();
     return EXIT_OK;
 }
 
