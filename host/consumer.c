@@ -200,6 +200,34 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     yard_log(YARD_LOG_INFO, "partitions revoked", "group", group, NULL);
 }
 
+/* A decoded event whose type has a schema and that this binding handles
+ * must match the schema, or it goes to the DLQ as VALIDATION_FAILED (the
+ * engine dead-letters jobs with derr.code set).  Types without a schema and
+ * types the plugin does not subscribe to pass unchecked.  The envelope is
+ * kept, so the dead letter still names the event. */
+static void validate_payload(yard_job *job)
+{
+    const yard_envelope *env = &job->env;
+    const yard_binding *b = job->binding;
+    if (job->derr.code || !b->schemas ||
+        !yard_plugin_route(b->plugin, env->ev.type))
+        return;
+    const yard_schema *s =
+        yard_schema_for_event(b->schemas, env->ev.type, env->schema_version);
+    yard_schema_error why;
+    if (!s || yard_schema_validate_text(s, env->ev.payload, env->ev.payload_len,
+                                        0, &why) == 0)
+        return;
+    job->derr.code = "VALIDATION_FAILED";
+    job->derr.rule = why.rule;
+    /* Long paths and messages are cut: the DLQ row says enough. */
+    if (snprintf(job->derr.field, sizeof job->derr.field, "%s", why.path) < 0 ||
+        snprintf(job->derr.message, sizeof job->derr.message,
+                 "%s (schema %s, rule %s)", why.message, yard_schema_file(s),
+                 why.rule) < 0)
+        job->derr.message[0] = '\0';
+}
+
 static void submit(yard_consumer *c, rd_kafka_message_t *rkm)
 {
     cjob *j = calloc(1, sizeof *j);
@@ -232,6 +260,7 @@ static void submit(yard_consumer *c, rd_kafka_message_t *rkm)
         w->n_headers = j->headers ? n : 0;
     }
     yard_envelope_decode(w, c->o.max_event_bytes, &job->env, &job->derr);
+    validate_payload(job);
 
     pthread_mutex_lock(&c->mu);
     ptrack *t = track_for(c, w->topic, w->partition);

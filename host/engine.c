@@ -59,6 +59,8 @@ struct sy_ctx {
     emitted *out, **out_tail;
     int sql_rc; /* first failure of sql() in this handler call */
     char sql_err[ERRLEN];
+    int emit_rc; /* first emit() refused by its schema: the event fails */
+    char emit_err[ERRLEN];
 };
 
 /* Where a job of the batch ended up. */
@@ -136,20 +138,58 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
         return yard_errf(err, errlen, YARD_EINVAL,
                          "emit %s: payload is not JSON: %s (column %d)",
                          ev->type, jerr.text, jerr.column);
-    json_decref(doc);
 
     yard_job *job = ctx->job;
     yard_binding *b = job->binding;
     const sy_event *cause = &job->env.ev;
+    /* A type with a schema is checked before it reaches the outbox; a
+     * refused payload also fails the handler's event (see call_handler), so
+     * its transaction does not commit even if the handler ignores this. */
+    const yard_schema *sch = yard_schema_find(b->schemas, ev->type, 0);
+    yard_schema_error why;
+    if (sch && yard_schema_validate(sch, doc, 0, &why)) {
+        json_decref(doc);
+        int rc = yard_errf(err, errlen, YARD_EINVAL,
+                           "emit %s: payload fails schema %s (rule %s): %s",
+                           ev->type, yard_schema_file(sch), why.rule,
+                           why.message);
+        if (!ctx->emit_rc) {
+            ctx->emit_rc = rc;
+            if (snprintf(ctx->emit_err, sizeof ctx->emit_err,
+                         "emit %s: payload fails schema %s (rule %s): %s",
+                         ev->type, yard_schema_file(sch), why.rule,
+                         why.message) < 0)
+                ctx->emit_err[0] = '\0';
+        }
+        return rc;
+    }
+    /* The record's own event_id (seed 000 records carry one) is the id. */
+    const char *pid = json_string_value(json_object_get(doc, "event_id"));
+    if (ev->id && pid && strcmp(ev->id, pid) != 0) {
+        json_decref(doc);
+        return yard_errf(err, errlen, YARD_EINVAL,
+                         "emit %s: id %s but payload event_id %s", ev->type,
+                         ev->id, pid);
+    }
     char uuid[37];
-    if (!ev->id)
+    if (!ev->id && !pid)
         yard_uuid(uuid);
-    const char *id = ev->id ? ev->id : uuid;
-    const char *key = ev->key ? ev->key : cause->key;
+    const char *id = ev->id ? ev->id : pid ? pid : uuid;
+    /* Key: the handler's; else the schema's rule; else the cause's. */
+    char derived[256];
+    const char *key = ev->key;
+    if (!key && yard_schema_partition_key(sch, doc, derived, sizeof derived) == 0)
+        key = derived;
+    if (!key)
+        key = cause->key;
+    char version[16];
+    if (sch)
+        snprintf(version, sizeof version, "%d", yard_schema_version(sch));
     const char *topic = ev->topic ? ev->topic : yard_topic_for_type(b->cfg, ev->type);
 
     emitted *e = calloc(1, sizeof *e);
-    json_t *h = yard_envelope_headers(id, ev->type, b->source, key, cause);
+    json_t *h = yard_envelope_headers(id, ev->type, b->source, key,
+                                      sch ? version : NULL, &job->env);
     if (e && h) {
         e->topic = strdup(topic);
         e->key = key ? strdup(key) : NULL;
@@ -158,6 +198,7 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
         e->payload = malloc(len + 1);
     }
     json_decref(h);
+    json_decref(doc); /* id and key were copied above */
     if (!e || !e->topic || (key && !e->key) || !e->id || !e->headers ||
         !e->payload) {
         emitted_free(e);
@@ -417,8 +458,11 @@ static int dead_letter(yard_worker *w, slot *s, char *err, size_t errlen)
 
     json_t *orig = wire_headers_json(&j->wire);
     char *orig_txt = orig ? json_dumps(orig, JSON_COMPACT) : NULL;
-    json_t *details = json_pack("{ss*}", "dialect",
-                                j->derr.code ? NULL : j->env.dialect);
+    /* A payload that failed its schema decoded fine: env names the
+     * dialect, and derr the field and the rule. */
+    json_t *details = json_pack("{ss*ss*ss*}", "dialect", j->env.dialect,
+                                "field", j->derr.field[0] ? j->derr.field : NULL,
+                                "rule", j->derr.rule);
     char *details_txt = details ? json_dumps(details, JSON_COMPACT) : NULL;
     json_decref(details);
 
@@ -579,6 +623,12 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
     *sql_rc = ctx.sql_rc;
     if (ctx.sql_rc)
         snprintf(err, errlen, "%s", ctx.sql_err);
+
+    if (ctx.emit_rc) { /* a payload its schema refused: permanent */
+        r = SY_REJECT;
+        s->code = "EMIT_VALIDATION_FAILED";
+        snprintf(s->message, sizeof s->message, "%s", ctx.emit_err);
+    }
     if (r == SY_OK && !ctx.sql_rc) {
         s->emits = ctx.out;
     } else {
@@ -665,7 +715,9 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
             end = i;
             break;
         }
-        if (sql_rc) {
+        if (s[i].code) {
+            /* set by call_handler: an emit() its schema refused */
+        } else if (sql_rc) {
             s[i].code = "HANDLER_SQL_ERROR";
             snprintf(s[i].message, sizeof s[i].message, "%s", sql_err);
         } else if (r == SY_RETRY) {

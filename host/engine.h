@@ -30,6 +30,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "plugin.h"
+#include "schema.h"
 
 typedef struct yard_engine yard_engine;
 typedef struct yard_job yard_job;
@@ -53,6 +54,9 @@ typedef struct yard_binding {
     yard_plugin *plugin;
     const yard_plugin_conf *conf; /* group, dlq_topic, retry */
     const yard_config *cfg;       /* type -> topic for emitted events */
+    /* Payload schemas checked on emit (and by the transport on consume);
+     * NULL or a type without a schema: not checked.  Outlives the binding. */
+    const yard_schema_registry *schemas;
     char source[128];             /* ce_source of emitted events */
     atomic_uint inflight;         /* jobs submitted and not yet done */
     yard_binding_stats stats;

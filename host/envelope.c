@@ -11,8 +11,8 @@
 
 #include "err.h"
 
-/* Room for attributes the decoder writes itself (times, type). */
-#define ENVELOPE_SLACK 256
+/* Room for attributes the decoder writes itself (times, ids, types). */
+#define ENVELOPE_SLACK 512
 
 typedef struct arena {
     char *base;
@@ -115,6 +115,9 @@ static int decode_structured(json_t *root, arena *a, yard_envelope *out,
     ev->traceparent = arena_str(a, json_member_str(root, "traceparent", &bad));
     out->tracestate = arena_str(a, json_member_str(root, "tracestate", &bad));
     ev->tenant_id = arena_str(a, json_member_str(root, "tenantid", &bad));
+    out->schema_version =
+        arena_str(a, json_member_str(root, "schemaversion", &bad));
+    out->content_type = arena_str(a, json_member_str(root, "datacontenttype", &bad));
     const char *pk = json_member_str(root, "partitionkey", &bad);
     if (pk && !ev->key)
         ev->key = arena_str(a, pk);
@@ -171,12 +174,423 @@ static int decode_flat(json_t *root, const yard_wire_msg *m, arena *a,
     return 0;
 }
 
+static int add_pair(json_t *arr, const char *name, const char *value);
+
+/* ---- the seeds' dialects -------------------------------------------- */
+
+static bool has(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    return v && !json_is_null(v);
+}
+
+/* A string member into the arena; fails naming it when not a string. */
+static int member(json_t *o, const char *name, arena *a, const char **out,
+                  yard_decode_error *why)
+{
+    bool bad = false;
+    const char *v = json_member_str(o, name, &bad);
+    if (bad)
+        return fail(why, "INVALID_ATTRIBUTE", "\"%s\" is not a string", name);
+    *out = v && *v ? arena_str(a, v) : NULL;
+    return 0;
+}
+
+/* The wrapper's data member as the payload. */
+static int put_payload(json_t *data, const char *name, arena *a,
+                       yard_envelope *out, yard_decode_error *why)
+{
+    if (!data)
+        return fail(why, "MISSING_DATA", "no \"%s\" member", name);
+    char *payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!payload)
+        return fail(why, "PAYLOAD_NOT_JSON", "cannot serialise \"%s\"", name);
+    size_t n = strlen(payload);
+    out->ev.payload = arena_put(a, payload, n);
+    free(payload);
+    if (!out->ev.payload)
+        return fail(why, "PAYLOAD_TOO_LARGE", "\"%s\" too large", name);
+    out->ev.payload_len = n;
+    return 0;
+}
+
+/* Fixed namespace of the ids derived for type-data records. */
+static const char DERIVED_ID_NS[] = "6f1d2a4e-53a9-4c8b-9e0d-7377796172640";
+
+static int decode_type_data(json_t *root, arena *a, yard_envelope *out,
+                            yard_decode_error *why)
+{
+    sy_event *ev = &out->ev;
+    int rc = member(root, "type", a, &ev->type, why) ||
+             member(root, "id", a, &ev->id, why) ||
+             member(root, "timestamp", a, &ev->time, why) ||
+             member(root, "tenantId", a, &ev->tenant_id, why) ||
+             member(root, "source", a, &ev->source, why) ||
+             member(root, "correlationId", a, &ev->correlation_id, why);
+    if (rc)
+        return YARD_EINVAL;
+    if (!ev->type)
+        return fail(why, "MISSING_TYPE", "type-data event without \"type\"");
+    const char *pid = json_string_value(
+        json_object_get(json_object_get(root, "data"), "event_id"));
+    if (!ev->id && pid && *pid) /* a seed-000 record as data names itself */
+        ev->id = arena_str(a, pid);
+    if (!ev->id) {
+        /* Deterministic: the same record always gets the same id. */
+        char *canon = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!canon)
+            return fail(why, "INTERNAL", "out of memory");
+        uuid_t ns, id;
+        char text[37];
+        uuid_parse(DERIVED_ID_NS, ns);
+        uuid_generate_sha1(id, ns, canon, strlen(canon));
+        free(canon);
+        uuid_unparse_lower(id, text);
+        ev->id = arena_str(a, text);
+        out->id_derived = true;
+    }
+    out->dialect = "type-data";
+    return put_payload(json_object_get(root, "data"), "data", a, out, why);
+}
+
+static int decode_event_type(json_t *root, arena *a, yard_envelope *out,
+                             yard_decode_error *why)
+{
+    sy_event *ev = &out->ev;
+    int rc = member(root, "eventType", a, &ev->type, why) ||
+             member(root, "eventId", a, &ev->id, why) ||
+             member(root, "timestamp", a, &ev->time, why) ||
+             member(root, "version", a, &out->schema_version, why);
+    if (rc)
+        return YARD_EINVAL;
+    if (!ev->id)
+        return fail(why, "MISSING_ID", "event-type event without \"eventId\"");
+    if (!ev->type)
+        return fail(why, "MISSING_TYPE", "event %s: no \"eventType\"", ev->id);
+    out->dialect = "event-type";
+    return put_payload(json_object_get(root, "data"), "data", a, out, why);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return s[n] == '\0';
+}
+
+/* A parent span id for a seed-003 trace id: FNV-1a of the event id, so the
+ * same event always maps to the same traceparent. */
+static void span_of(const char *id, char out[17])
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)(h ? h : 1));
+}
+
+static int decode_id_payload(json_t *root, arena *a, yard_envelope *out,
+                             yard_decode_error *why)
+{
+    sy_event *ev = &out->ev;
+    const char *type = NULL, *trace = NULL, *pk = NULL;
+    int rc = member(root, "id", a, &ev->id, why) ||
+             member(root, "type", a, &type, why) ||
+             member(root, "occurred_at", a, &ev->time, why) ||
+             member(root, "source", a, &ev->source, why) ||
+             member(root, "correlation_id", a, &ev->correlation_id, why) ||
+             member(root, "trace_id", a, &trace, why);
+    if (rc)
+        return YARD_EINVAL;
+    json_t *meta = json_object_get(root, "metadata");
+    if (meta && !json_is_null(meta)) {
+        if (!json_is_object(meta))
+            return fail(why, "INVALID_ATTRIBUTE", "\"metadata\" is not an object");
+        if (member(meta, "partition_key", a, &pk, why) ||
+            member(meta, "tenant_id", a, &ev->tenant_id, why))
+            return YARD_EINVAL;
+    }
+    if (!ev->id)
+        return fail(why, "MISSING_ID", "id-payload event without \"id\"");
+    if (!type)
+        return fail(why, "MISSING_TYPE", "event %s: no \"type\"", ev->id);
+    /* "event.name.v1": the suffix is the schema version. */
+    const char *v = strrchr(type, '.');
+    size_t vl = v ? strlen(v + 1) : 0;
+    if (v && v != type && v[1] == 'v' && vl > 1 && vl < 8 &&
+        strspn(v + 2, "0123456789") == vl - 1) {
+        out->schema_version = arena_str(a, v + 2);
+        ev->type = arena_put(a, type, (size_t)(v - type));
+    } else {
+        ev->type = type;
+    }
+    if (!ev->key && pk)
+        ev->key = pk;
+    if (trace && strlen(trace) == 32 && is_hex(trace, 32) &&
+        strspn(trace, "0") != 32) {
+        char tp[56], span[17];
+        span_of(ev->id, span);
+        snprintf(tp, sizeof tp, "00-%s-%s-01", trace, span);
+        ev->traceparent = arena_str(a, tp);
+    }
+    out->dialect = "id-payload";
+    return put_payload(json_object_get(root, "payload"), "payload", a, out, why);
+}
+
+/* Pick the dialect of a JSON object value by its members; refuse a value
+ * that matches several. */
+static int decode_object(json_t *root, const yard_wire_msg *m, const char *ctype,
+                         arena *a, yard_envelope *out, yard_decode_error *why)
+{
+    enum { S, E, P, T, F, N_STYLES };
+    static const char *const what[N_STYLES] = {
+        "structured CloudEvent (specversion)", "seed-002 event-type (eventType)",
+        "seed-003 id-payload (payload)", "seed-001 type-data (type, data)",
+        "seed-000 flat record (event_id)"};
+    bool match[N_STYLES];
+    match[S] = has(root, "specversion") ||
+               (ctype && strncmp(ctype, "application/cloudevents+json", 28) == 0);
+    match[E] = has(root, "eventType") || has(root, "eventId");
+    match[P] = has(root, "payload") &&
+               (has(root, "id") || has(root, "occurred_at") || has(root, "metadata"));
+    match[T] = has(root, "type") && has(root, "data") &&
+               (has(root, "tenantId") || has(root, "timestamp") ||
+                has(root, "correlationId"));
+    match[F] = has(root, "event_id");
+    int n = 0, which = -1;
+    char list[256] = "";
+    size_t o = 0;
+    for (int i = 0; i < N_STYLES; i++) {
+        if (!match[i])
+            continue;
+        if (o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
+                                  n ? " and " : "", what[i]);
+        n++;
+        which = i;
+    }
+    if (n > 1)
+        return fail(why, "AMBIGUOUS_ENVELOPE",
+                    "value matches several envelope styles: %s", list);
+    switch (which) {
+    case S: return decode_structured(root, a, out, why);
+    case E: return decode_event_type(root, a, out, why);
+    case P: return decode_id_payload(root, a, out, why);
+    case T: return decode_type_data(root, a, out, why);
+    case F: return decode_flat(root, m, a, out, why);
+    default:
+        return fail(why, "UNKNOWN_ENVELOPE",
+                    "no ce_* headers and no known envelope members "
+                    "(specversion, eventType, payload, type+data, event_id): "
+                    "cannot tell the event's id and type");
+    }
+}
+
+/* The payload's own event_id / event_type must agree with the envelope. */
+static int check_consistency(const yard_envelope *env, yard_decode_error *why)
+{
+    const sy_event *ev = &env->ev;
+    if (strcmp(env->dialect, "flat") == 0)
+        return 0; /* the envelope is the record */
+    json_t *p = json_loadb(ev->payload, ev->payload_len, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        return 0;
+    }
+    int rc = 0;
+    json_t *pid = json_object_get(p, "event_id");
+    json_t *ptype = json_object_get(p, "event_type");
+    if (json_is_string(pid) && strcmp(json_string_value(pid), ev->id) != 0)
+        rc = fail(why, "INCONSISTENT_ENVELOPE",
+                  "%s envelope id %s but payload event_id %.64s", env->dialect,
+                  ev->id, json_string_value(pid));
+    else if (json_is_string(ptype) &&
+             strcmp(json_string_value(ptype), ev->type) != 0)
+        rc = fail(why, "INCONSISTENT_ENVELOPE",
+                  "%s envelope type %s but payload event_type %.64s",
+                  env->dialect, ev->type, json_string_value(ptype));
+    json_decref(p);
+    return rc;
+}
+
+/* ---- re-encoding ------------------------------------------------------ */
+
+static const char *const dialects[] = {"binary",     "structured", "flat",
+                                       "type-data",  "event-type", "id-payload",
+                                       NULL};
+
+const char *const *yard_envelope_dialects(void) { return dialects; }
+
+/* "2025-01-15T10:30:00.123Z" (or +hh:mm) -> epoch millis; false if not. */
+static bool rfc3339_to_millis(const char *s, long long *ms)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return false;
+    long long frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return false;
+        off = (hh * 60L + mm) * 60L * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    *ms = ((long long)timegm(&tm) - off) * 1000 + frac;
+    return true;
+}
+
+static int set_str(json_t *o, const char *name, const char *v)
+{
+    return v ? json_object_set_new(o, name, json_string(v)) : 0;
+}
+
+int yard_envelope_encode(const yard_envelope *env, const char *dialect,
+                         char **value, size_t *value_len, json_t **headers,
+                         char *err, size_t errlen)
+{
+    *value = NULL;
+    *value_len = 0;
+    *headers = NULL;
+    const sy_event *ev = &env->ev;
+    json_error_t jerr;
+    json_t *data = json_loadb(ev->payload, ev->payload_len, JSON_DECODE_ANY, &jerr);
+    if (!data)
+        return yard_errf(err, errlen, YARD_EINVAL, "payload is not JSON: %s",
+                         jerr.text);
+    json_t *h = json_array();
+    json_t *o = NULL;
+    int rc = 0;
+    if (!dialect || strcmp(dialect, "binary") == 0) {
+        rc = add_pair(h, "ce_specversion", "1.0") | add_pair(h, "ce_id", ev->id) |
+             add_pair(h, "ce_type", ev->type) | add_pair(h, "ce_source", ev->source) |
+             add_pair(h, "ce_time", ev->time) |
+             add_pair(h, "content-type",
+                      env->content_type ? env->content_type : "application/json") |
+             add_pair(h, "ce_correlationid", ev->correlation_id) |
+             add_pair(h, "ce_causationid", ev->causation_id) |
+             add_pair(h, "traceparent", ev->traceparent) |
+             add_pair(h, "tracestate", env->tracestate) |
+             add_pair(h, "ce_tenantid", ev->tenant_id) |
+             add_pair(h, "ce_partitionkey", ev->key) |
+             add_pair(h, "ce_schemaversion", env->schema_version);
+        *value = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    } else if (strcmp(dialect, "structured") == 0) {
+        o = json_object();
+        rc = set_str(o, "specversion", "1.0") | set_str(o, "id", ev->id) |
+             set_str(o, "type", ev->type) | set_str(o, "source", ev->source) |
+             set_str(o, "time", ev->time) |
+             set_str(o, "datacontenttype", "application/json") |
+             set_str(o, "correlationid", ev->correlation_id) |
+             set_str(o, "causationid", ev->causation_id) |
+             set_str(o, "traceparent", ev->traceparent) |
+             set_str(o, "tracestate", env->tracestate) |
+             set_str(o, "tenantid", ev->tenant_id) |
+             set_str(o, "partitionkey", ev->key) |
+             set_str(o, "schemaversion", env->schema_version) |
+             json_object_set(o, "data", data);
+        rc |= add_pair(h, "content-type", "application/cloudevents+json");
+    } else if (strcmp(dialect, "flat") == 0) {
+        if (!json_is_object(data)) {
+            rc = yard_errf(err, errlen, YARD_EINVAL,
+                           "flat: payload of %s is not a JSON object", ev->id);
+            goto out;
+        }
+        o = json_incref(data);
+        if (!json_object_get(o, "event_id"))
+            rc |= set_str(o, "event_id", ev->id);
+        long long ms;
+        if (!json_object_get(o, "event_timestamp") && ev->time &&
+            rfc3339_to_millis(ev->time, &ms))
+            rc |= json_object_set_new(o, "event_timestamp", json_integer(ms));
+    } else if (strcmp(dialect, "type-data") == 0) {
+        o = json_object();
+        rc = set_str(o, "type", ev->type) | set_str(o, "timestamp", ev->time) |
+             set_str(o, "tenantId", ev->tenant_id) |
+             set_str(o, "source", ev->source) |
+             set_str(o, "correlationId", ev->correlation_id) |
+             json_object_set(o, "data", data);
+    } else if (strcmp(dialect, "event-type") == 0) {
+        o = json_object();
+        rc = set_str(o, "eventType", ev->type) | set_str(o, "eventId", ev->id) |
+             set_str(o, "timestamp", ev->time) |
+             set_str(o, "version", env->schema_version) |
+             json_object_set(o, "data", data);
+    } else if (strcmp(dialect, "id-payload") == 0) {
+        o = json_object();
+        char type[512];
+        const char *sv = env->schema_version;
+        if (sv && *sv >= '0' && *sv <= '9')
+            snprintf(type, sizeof type, "%s.v%d", ev->type, atoi(sv));
+        else
+            snprintf(type, sizeof type, "%s", ev->type);
+        char trace[33] = "";
+        const char *tp = ev->traceparent;
+        if (tp && strlen(tp) >= 55 && tp[2] == '-' && tp[35] == '-')
+            snprintf(trace, sizeof trace, "%.32s", tp + 3);
+        json_t *meta = json_object();
+        rc = set_str(o, "id", ev->id) | set_str(o, "type", type) |
+             set_str(o, "occurred_at", ev->time) |
+             set_str(o, "source", ev->source) |
+             set_str(o, "correlation_id", ev->correlation_id) |
+             set_str(o, "trace_id", trace[0] ? trace : NULL) |
+             json_object_set(o, "payload", data) |
+             set_str(meta, "partition_key", ev->key) |
+             set_str(meta, "tenant_id", ev->tenant_id);
+        if (json_object_size(meta))
+            rc |= json_object_set_new(o, "metadata", meta);
+        else
+            json_decref(meta);
+    } else {
+        rc = yard_errf(err, errlen, YARD_EINVAL, "unknown dialect \"%s\"", dialect);
+        goto out;
+    }
+    if (o)
+        *value = json_dumps(o, JSON_COMPACT);
+    if (rc || !*value || !h) {
+        rc = yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
+        goto out;
+    }
+    *value_len = strlen(*value);
+    *headers = h;
+    h = NULL;
+out:
+    if (rc) {
+        free(*value);
+        *value = NULL;
+    }
+    json_decref(h);
+    json_decref(o);
+    json_decref(data);
+    return rc;
+}
+
 int yard_envelope_decode(const yard_wire_msg *m, size_t max_bytes,
                          yard_envelope *out, yard_decode_error *why)
 {
     memset(out, 0, sizeof *out);
     why->code = NULL;
     why->message[0] = '\0';
+    why->field[0] = '\0';
+    why->rule = NULL;
     if (m->value_len > max_bytes)
         return fail(why, "PAYLOAD_TOO_LARGE",
                     "value of %zu bytes exceeds the limit of %zu", m->value_len,
@@ -231,6 +645,7 @@ int yard_envelope_decode(const yard_wire_msg *m, size_t max_bytes,
             ev->traceparent = header_str(&a, m, "traceparent");
             out->tracestate = header_str(&a, m, "tracestate");
             ev->tenant_id = header_str(&a, m, "ce_tenantid");
+            out->schema_version = header_str(&a, m, "ce_schemaversion");
             if (!ev->key)
                 ev->key = header_str(&a, m, "ce_partitionkey");
             ev->payload = arena_put(&a, m->value, m->value_len);
@@ -240,16 +655,11 @@ int yard_envelope_decode(const yard_wire_msg *m, size_t max_bytes,
         }
     } else if (!json_is_object(root)) {
         rc = fail(why, "UNKNOWN_ENVELOPE", "value is JSON but not an object");
-    } else if (json_object_get(root, "specversion") ||
-               (ctype && strncmp(ctype, "application/cloudevents+json", 28) == 0)) {
-        rc = decode_structured(root, &a, out, why);
-    } else if (json_object_get(root, "event_id")) {
-        rc = decode_flat(root, m, &a, out, why);
     } else {
-        rc = fail(why, "UNKNOWN_ENVELOPE",
-                  "no ce_* headers, no \"specversion\", no \"event_id\": "
-                  "cannot tell the event's id and type");
+        rc = decode_object(root, m, ctype, &a, out, why);
     }
+    if (rc == 0)
+        rc = check_consistency(out, why);
     json_decref(root);
     if (rc == 0)
         return 0;
@@ -312,11 +722,13 @@ static int add_pair(json_t *arr, const char *name, const char *value)
 
 json_t *yard_envelope_headers(const char *id, const char *type,
                               const char *source, const char *key,
-                              const sy_event *cause)
+                              const char *schema_version,
+                              const yard_envelope *env)
 {
     json_t *h = json_array();
     if (!h)
         return NULL;
+    const sy_event *cause = env ? &env->ev : NULL;
     char now[40];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -327,12 +739,15 @@ json_t *yard_envelope_headers(const char *id, const char *type,
              add_pair(h, "ce_type", type) | add_pair(h, "ce_source", source) |
              add_pair(h, "ce_time", now) |
              add_pair(h, "content-type", "application/json") |
-             add_pair(h, "traceparent", tp) | add_pair(h, "ce_partitionkey", key);
+             add_pair(h, "traceparent", tp) | add_pair(h, "ce_partitionkey", key) |
+             add_pair(h, "ce_schemaversion", schema_version);
     if (cause) {
         rc |= add_pair(h, "ce_correlationid",
                        cause->correlation_id ? cause->correlation_id : cause->id);
         rc |= add_pair(h, "ce_causationid", cause->id);
         rc |= add_pair(h, "ce_tenantid", cause->tenant_id);
+        /* W3C: tracestate travels with the trace, unchanged by us. */
+        rc |= add_pair(h, "tracestate", env->tracestate);
     }
     if (rc) {
         json_decref(h);

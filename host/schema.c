@@ -1159,6 +1159,14 @@ const yard_schema *yard_schema_find(const yard_schema_registry *r,
     return best;
 }
 
+const yard_schema *yard_schema_for_event(const yard_schema_registry *r,
+                                         const char *type, const char *version)
+{
+    int v = version ? atoi(version) : 0;
+    const yard_schema *s = v > 0 ? yard_schema_find(r, type, v) : NULL;
+    return s ? s : yard_schema_find(r, type, 0);
+}
+
 size_t yard_schema_count(const yard_schema_registry *r) { return r ? r->n : 0; }
 const yard_schema *yard_schema_at(const yard_schema_registry *r, size_t i)
 {

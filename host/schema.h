@@ -108,6 +108,13 @@ void yard_schema_registry_free(yard_schema_registry *r); /* accepts NULL */
 const yard_schema *yard_schema_find(const yard_schema_registry *r,
                                     const char *type, int version);
 
+/* The schema an event is checked against: `version` (the envelope's schema
+ * version, "N" or "N.M": major N) when the registry has it, else the
+ * newest; NULL when the type has none. */
+const yard_schema *yard_schema_for_event(const yard_schema_registry *r,
+                                         const char *type,
+                                         const char *version);
+
 /* Event-type schemas in (type, version) order; for lint and the catalog. */
 size_t yard_schema_count(const yard_schema_registry *r);
 const yard_schema *yard_schema_at(const yard_schema_registry *r, size_t i);

@@ -13,6 +13,7 @@
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,9 @@ static const struct {
      "[plugin]\npath = orchestration.so\n\n[settings]\nbu_code = AHS\n"
      "source_system = PYXIS\ncurrency = EUR\n"
      "prices = INSTALLATION:1200.00:800.00,CONFIRMATION_TV:90.00:60.00\n"},
+    {"30-assignment.ini",
+     "[plugin]\npath = assignment.so\n\n[settings]\n"
+     "providers = P1:FR:T1,P2:FR:T2,P3:ES:T3\nmax_rounds = 3\n"},
 };
 
 static yard_pgtmp *pg;
@@ -107,8 +111,9 @@ static int suite_init(void)
     if (!producer || host <= 0)
         return -1;
     /* Loaded: the last plugin's tables exist. */
-    return th_wait_num(db, "SELECT count(*) FROM pg_tables WHERE tablename ="
-                           " 'orch_service_order'", 1, WAIT_MS) == 1 ? 0 : -1;
+    return th_wait_num(db, "SELECT count(*) FROM pg_tables WHERE tablename IN"
+                           " ('orch_service_order', 'asg_offer')", 2, WAIT_MS) == 2
+               ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -457,6 +462,118 @@ static void test_orch_tv_no_compensates(void)
     WAIT_STATUS("SO-SALE-N-1", "CANCELLED");
 }
 
+/* ---- assignment --------------------------------------------------------- */
+
+/* The documented rule, computed here independently. */
+static const char *expected_team(const char *order_id)
+{
+    static const char *const fr_teams[] = {"T1", "T2"};
+    uint32_t h = 0x811c9dc5u;
+    for (const char *c = order_id; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 0x01000193u;
+    }
+    return fr_teams[h % 2];
+}
+
+static void respond(char *id, const char *offer, const char *response,
+                    const char *date)
+{
+    char d[32] = "null";
+    if (date)
+        snprintf(d, sizeof d, "\"%s\"", date);
+    send_ev(id, "assignments.offer.responded", offer,
+            "\"offer_id\":\"%s\",\"response\":\"%s\",\"proposed_date\":%s",
+            offer, response, d);
+}
+
+#define WAIT_OFFER(offer, status, team)                                        \
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE offer_id = '%s' AND"       \
+               " status = '%s' AND team_id = '%s'", (offer), (status), (team))
+
+static void test_asg_offer_and_confirm(void)
+{
+    char id[64], last[4096];
+    const char *team = expected_team("SO-SALE-O-1");
+    sales_order("SALE-O", false);
+    WAIT_OFFER("OFR-SO-SALE-O-1-1", "OFFERED", team);
+    CU_ASSERT_EQUAL(on_topic(last, "assignments.offer.created",
+                             "\"offer_id\":\"OFR-SO-SALE-O-1-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"auto_accepted\":false"));
+    respond(NULL, "OFR-SO-SALE-O-1-1", "ACCEPTED", NULL);
+    WAIT_OFFER("OFR-SO-SALE-O-1-1", "ACCEPTED", team);
+    /* orchestration follows the confirmation */
+    WAIT_STATUS("SO-SALE-O-1", "ASSIGNED");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE service_order_id ="
+               " 'SO-SALE-O-1' AND team_id = '%s'", team);
+    CU_ASSERT_EQUAL(on_topic(NULL, "assignments.assignment.confirmed",
+                             "\"service_order_id\":\"SO-SALE-O-1\"", team, NULL), 1);
+    /* An offer is answered once. */
+    respond(id, "OFR-SO-SALE-O-1-1", "ACCEPTED", NULL);
+    WAIT_REJECTED("assignment", id);
+    respond(id, "OFR-NOPE", "ACCEPTED", NULL);
+    WAIT_REJECTED("assignment", id);
+    /* Only one provider in ES: always its team. */
+    send_ev(NULL, "integration.sales.order_received", "ES_SALE-E",
+            "\"sales_order_id\":\"SALE-E\",\"customer_id\":\"CUST-E\","
+            "\"country_code\":\"ES\",\"services\":[{\"service_type\":"
+            "\"INSTALLATION\",\"requires_confirmation_tv\":false}]");
+    WAIT_OFFER("OFR-SO-SALE-E-1-1", "OFFERED", "T3");
+    /* No provider in DE: rejected, replayable once configured. */
+    send_ev(NULL, "integration.sales.order_received", "DE_SALE-G",
+            "\"sales_order_id\":\"SALE-G\",\"customer_id\":\"CUST-G\","
+            "\"country_code\":\"DE\",\"services\":[{\"service_type\":"
+            "\"INSTALLATION\",\"requires_confirmation_tv\":false}]");
+    WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="
+               " 'assignment' AND error_code = 'REJECTED' AND"
+               " convert_from(original_value, 'UTF8') LIKE '%%SO-SALE-G-1%%'");
+    WAIT_EQ(0, "SELECT count(*) FROM asg_order WHERE service_order_id = 'SO-SALE-G-1'");
+}
+
+static void test_asg_negotiation_fails(void)
+{
+    char id[64], last[4096];
+    sales_order("SALE-D", false);
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE offer_id = 'OFR-SO-SALE-D-1-1'");
+    respond(NULL, "OFR-SO-SALE-D-1-1", "DATE_PROPOSED", "2026-02-02");
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE offer_id = 'OFR-SO-SALE-D-1-1'"
+               " AND rounds = 1 AND offered_date = '2026-02-02' AND status = 'OFFERED'");
+    respond(id, "OFR-SO-SALE-D-1-1", "DATE_PROPOSED", "someday");
+    WAIT_DEAD("assignment", id);
+    respond(NULL, "OFR-SO-SALE-D-1-1", "DATE_PROPOSED", "2026-02-03");
+    respond(NULL, "OFR-SO-SALE-D-1-1", "DATE_PROPOSED", "2026-02-04");
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE offer_id = 'OFR-SO-SALE-D-1-1'"
+               " AND rounds = 3 AND status = 'FAILED'");
+    CU_ASSERT_EQUAL(on_topic(last, "assignments.date_negotiation.failed",
+                             "\"offer_id\":\"OFR-SO-SALE-D-1-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"rounds_completed\":3"));
+    /* orchestration opens an operator task */
+    WAIT_EQ(1, "SELECT count(*) FROM orch_task WHERE service_order_id ="
+               " 'SO-SALE-D-1' AND task_type = 'DATE_NEGOTIATION_FAILED'");
+    respond(id, "OFR-SO-SALE-D-1-1", "ACCEPTED", NULL);
+    WAIT_REJECTED("assignment", id);
+    WAIT_STATUS("SO-SALE-D-1", "READY_FOR_ASSIGNMENT");
+}
+
+static void test_asg_reassign_after_tv(void)
+{
+    sales_order("SALE-R", true);
+    const char *team = expected_team("SO-SALE-R-1-TV");
+    WAIT_OFFER("OFR-SO-SALE-R-1-TV-1", "OFFERED", team);
+    /* The installation waits for its TV: no offer yet. */
+    WAIT_EQ(1, "SELECT count(*) FROM asg_order WHERE service_order_id ="
+               " 'SO-SALE-R-1' AND status = 'WAITING'");
+    WAIT_EQ(0, "SELECT count(*) FROM asg_offer WHERE service_order_id = 'SO-SALE-R-1'");
+    respond(NULL, "OFR-SO-SALE-R-1-TV-1", "ACCEPTED", NULL);
+    WAIT_STATUS("SO-SALE-R-1-TV", "ASSIGNED");
+    checkin(NULL, "SO-SALE-R-1-TV", team);
+    WAIT_STATUS("SO-SALE-R-1-TV", "IN_PROGRESS");
+    tv_outcome(NULL, "SO-SALE-R-1-TV", "YES", NULL);
+    /* The team that did the TV gets the installation, whatever the rule
+     * would say. */
+    WAIT_OFFER("OFR-SO-SALE-R-1-1", "OFFERED", team);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -469,6 +586,11 @@ int main(void)
          test_orch_tv_yes_but},
         {"orchestration: TV NO cancels and tells the sales system",
          test_orch_tv_no_compensates},
+        {"assignment: offer by the rule, confirmation, answered once",
+         test_asg_offer_and_confirm},
+        {"assignment: date negotiation fails after 3 rounds", test_asg_negotiation_fails},
+        {"assignment: installation goes to the team that did the TV",
+         test_asg_reassign_after_tv},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("domain", suite_init, suite_clean, tests);
