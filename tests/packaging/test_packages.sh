@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_packages.sh SOURCE_DIR [WORK_DIR] — the packaging test (ctest label
+# `packaging`).  Builds the switchyard and switchyard-dev/-devel packages
+# from a plain (unsanitized, no tests) build in WORK_DIR, runs lintian on
+# the .debs (no errors allowed), inspects the .rpms, and — only as root in
+# CI ($CI set), where the machine is throwaway — installs the .deb, runs
+# the installed host, purges it and checks what is left.
+set -euo pipefail
+src=$(cd "${1:?usage: $0 SOURCE_DIR [WORK_DIR]}" && pwd)
+work=${2:-${TMPDIR:-/tmp}/switchyard-pkgtest}
+fails=0
+pass() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+need() { command -v "$1" >/dev/null || { echo "FAIL: $1 not installed (scripts/install-deps)"; exit 1; }; }
+need cpack; need lintian; need rpm; need rpmbuild; need dpkg-deb
+
+cmake -S "$src" -B "$work" -DCMAKE_INSTALL_PREFIX=/usr \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHYARD_TESTS=OFF \
+      -DSWITCHYARD_SANITIZE=OFF -DSWITCHYARD_WERROR=ON >"$work.cmake.log" 2>&1 ||
+    { cat "$work.cmake.log"; exit 1; }
+cmake --build "$work" -j2 >"$work.build.log" 2>&1 ||
+    { tail -50 "$work.build.log"; exit 1; }
+rm -rf "$work/packages"
+(cd "$work" && cpack -G "DEB;RPM") >"$work.cpack.log" 2>&1 ||
+    { cat "$work.cpack.log"; exit 1; }
+
+version=$(sed -n 's/^project(switchyard VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+deb=$(ls "$work"/packages/switchyard_"$version"-1_*.deb)
+debdev=$(ls "$work"/packages/switchyard-dev_"$version"-1_*.deb)
+rpmf=$(ls "$work"/packages/switchyard-"$version"-1.*.rpm)
+rpmdev=$(ls "$work"/packages/switchyard-devel-"$version"-1.*.rpm)
+pass "built $(cd "$work/packages" && ls *.deb *.rpm | tr '\n' ' ')"
+
+# --- deb -------------------------------------------------------------------
+lintian_out=$(lintian --fail-on none --tag-display-limit 0 \
+    "$deb" "$debdev" 2>&1 | grep -v 'running with root privileges' || true)
+echo "$lintian_out" | sed 's/^/  lintian: /'
+if echo "$lintian_out" | grep -q '^E: '; then fail "lintian reports errors"
+else pass "lintian: no errors"; fi
+
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
+for f in ./usr/bin/switchyard ./etc/switchyard/conf.d/host.ini \
+         ./usr/lib/systemd/system/switchyard.service \
+         ./usr/share/man/man8/switchyard.8.gz \
+         ./usr/share/man/man5/switchyard.conf.5.gz \
+         ./usr/share/switchyard/sql/001_inbox_outbox.sql ./var/lib/switchyard/; do
+    echo "$contents" | grep -qx "$f" && pass "deb has $f" || fail "deb lacks $f"
+done
+dpkg-deb -I "$deb" conffiles | grep -qx /etc/switchyard/conf.d/host.ini &&
+    pass "host.ini is a conffile" || fail "host.ini is not a conffile"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "$depends" | grep -q librdkafka && echo "$depends" | grep -q libpq5 &&
+    echo "$depends" | grep -q adduser && pass "Depends: $depends" ||
+    fail "Depends incomplete: $depends"
+[ "$(dpkg-deb -f "$deb" Recommends)" = postgresql ] &&
+    pass "PostgreSQL only recommended" || fail "Recommends: $(dpkg-deb -f "$deb" Recommends)"
+devcontents=$(dpkg-deb -c "$debdev" | awk '{print $6}')
+echo "$devcontents" | grep -qx ./usr/include/switchyard/sdk.h &&
+    pass "dev has sdk.h" || fail "dev lacks sdk.h"
+echo "$devcontents" | grep -q '/pkgconfig/switchyard-sdk.pc$' &&
+    pass "dev has switchyard-sdk.pc" || fail "dev lacks switchyard-sdk.pc"
+echo "$devcontents" | grep -q '^./usr/bin/' && fail "dev ships a binary" ||
+    pass "dev has no binary"
+
+# --- rpm -------------------------------------------------------------------
+rpm_list=$(rpm -qlp "$rpmf" 2>/dev/null)
+echo "$rpm_list" | sed 's/^/  rpm -qlp: /'
+for f in /usr/bin/switchyard /etc/switchyard/conf.d/host.ini \
+         /usr/lib/systemd/system/switchyard.service /var/lib/switchyard; do
+    echo "$rpm_list" | grep -qx "$f" && pass "rpm has $f" || fail "rpm lacks $f"
+done
+rpm -qp --configfiles "$rpmf" 2>/dev/null | grep -qx /etc/switchyard/conf.d/host.ini &&
+    pass "rpm: host.ini is %config" || fail "rpm: host.ini is not %config"
+scripts=$(rpm -qp --scripts "$rpmf" 2>/dev/null)
+echo "$scripts" | grep -q "useradd -r" && pass "rpm %pre adds the user" ||
+    fail "rpm %pre lacks useradd"
+echo "$scripts" | grep -q "disable --now switchyard.service" &&
+    pass "rpm %preun stops the unit" || fail "rpm %preun lacks the unit stop"
+requires=$(rpm -qp --requires "$rpmf" 2>/dev/null)
+echo "$requires" | grep -q 'librdkafka.so' &&
+    pass "rpm requires librdkafka (autoreq)" || fail "rpm lacks library requires"
+devlist=$(rpm -qlp "$rpmdev" 2>/dev/null)
+echo "$devlist" | grep -qx '/usr/include/switchyard/sdk.h' &&
+    pass "devel rpm has sdk.h" || fail "devel rpm lacks sdk.h"
+
+# --- install, run, purge (CI as root only: it changes the machine) --------
+if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    dpkg -s switchyard >/dev/null 2>&1 && apt-get purge -y switchyard >/dev/null
+    if apt-get install -y --no-install-recommends "$deb" >"$work.apt.log" 2>&1; then
+        pass "installed $(basename "$deb")"
+        /usr/bin/switchyard --version && pass "switchyard --version" ||
+            fail "switchyard --version"
+        if out=$(/usr/bin/switchyard check --conf-dir /etc/switchyard/conf.d 2>&1); then
+            pass "switchyard check: $out"
+        else
+            fail "switchyard check: $out"
+        fi
+        getent passwd switchyard >/dev/null && pass "user switchyard exists" ||
+            fail "no user switchyard"
+        [ "$(stat -c %U /var/lib/switchyard)" = switchyard ] &&
+            pass "/var/lib/switchyard owned by switchyard" ||
+            fail "/var/lib/switchyard owner $(stat -c %U /var/lib/switchyard)"
+        apt-get purge -y switchyard >"$work.purge.log" 2>&1 &&
+            pass "purged" || { cat "$work.purge.log"; fail "purge"; }
+        # Debian policy: purge leaves nothing but the system user.
+        for p in /usr/bin/switchyard /etc/switchyard /var/lib/switchyard \
+                 /usr/share/switchyard /usr/lib/systemd/system/switchyard.service \
+                 /usr/share/doc/switchyard; do
+            [ ! -e "$p" ] && pass "purge removed $p" || fail "purge left $p"
+        done
+        getent passwd switchyard >/dev/null && pass "user switchyard kept (policy)" ||
+            fail "user switchyard removed"
+    else
+        cat "$work.apt.log"
+        fail "apt-get install $(basename "$deb")"
+    fi
+else
+    echo "skip: install/purge test (needs root and CI set)"
+fi
+
+echo "packaging: $((fails == 0 ? 1 : 0)) passed, $((fails > 0 ? 1 : 0)) failed"
+[ "$fails" -eq 0 ]
