@@ -29,6 +29,7 @@
 #define ENV_LOCATION "environment"
 #define KAFKA_BROKERS_KEY "bootstrap.servers"
 #define CONF_SUFFIX ".ini"
+#define CONTROL_SOCKET_NAME "control.sock"
 #define DLQ_PREFIX "dlq."
 #define TOPIC_NAME_MAX 249  /* Kafka's limit */
 #define PORT_MAX 65535
@@ -162,6 +163,12 @@ static const yard_conf_key host_keys[] = {
     {.name = "shutdown_timeout_ms", .type = YARD_CONF_UINT, .def = "10000",
      .min = 1, .max = 3600000, .offset = CFG(shutdown_timeout_ms),
      .help = "how long shutdown waits for in-flight events"},
+    {.name = "control_socket", .type = YARD_CONF_STRING,
+     .flags = YARD_CONF_DERIVED, .offset = CFG(control_socket),
+     .check = check_nonempty,
+     .help = "AF_UNIX socket (mode 0600) of `switchyard status` and "
+             "`switchyard reload`; default: \"<state_dir>/" CONTROL_SOCKET_NAME
+             "\""},
 };
 
 static const yard_conf_key postgres_keys[] = {
@@ -1184,6 +1191,16 @@ static void finish(loader *ld)
 {
     yard_config *cfg = ld->cfg;
     resolve_dirs(ld);
+    /* A path like the directories: relative ones against conf_dir. */
+    if (!cfg->control_socket && cfg->state_dir) {
+        cfg->control_socket = path_join(ld, cfg->state_dir, CONTROL_SOCKET_NAME);
+    } else if (cfg->control_socket && cfg->control_socket[0] != '/') {
+        char *joined = path_join(ld, cfg->conf_dir, cfg->control_socket);
+        if (joined) {
+            free(cfg->control_socket);
+            cfg->control_socket = joined;
+        }
+    }
     size_t si = (size_t)(find_section("retry") - sections);
     const loc fallback = {ENV_LOCATION, 0};
     check_retry(ld, &cfg->retry, "[retry] initial_ms", "max_ms",

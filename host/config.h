@@ -4,7 +4,8 @@
  * host.ini (any file may hold host sections; a section given twice is an
  * error) has:
  *   [host]      workers, batch_size, plugin_dir, schema_dir, state_dir,
- *               log_level, log_format, shutdown_timeout_ms
+ *               log_level, log_format, shutdown_timeout_ms,
+ *               control_socket
  *   [kafka]     any librdkafka property, passed through (checked against
  *               librdkafka itself, so a typo is an error with file:line)
  *   [postgres]  dsn
@@ -76,6 +77,7 @@ typedef struct yard_config {
     char *log_level;         /* default "info" */
     char *log_format;        /* "logfmt" (default) or "json" */
     uint32_t shutdown_timeout_ms; /* default 10000 */
+    char *control_socket;    /* default "<state_dir>/control.sock" */
     /* [postgres] */
     char *postgres_dsn;      /* default "" (libpq defaults / PG* env) */
     /* [http] */

@@ -1,6 +1,7 @@
 /* consumer.c — per-binding Kafka consumer and offset tracking (consumer.h). */
 #include "consumer.h"
 
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +14,7 @@
 #include "pattern.h"
 
 #define POLL_MS 100
+#define PAUSE_POLL_MS 2 /* how often a pause looks at binding->inflight */
 #define DEFAULT_MAX_INFLIGHT 10000
 #define DEFAULT_MAX_EVENT_BYTES (1024 * 1024)
 
@@ -45,6 +47,9 @@ struct yard_consumer {
     pthread_cond_t cv;
     ptrack *tracks;
     size_t held; /* jobs fetched and not yet released */
+    /* The thread saw binding->paused under mu and polls no more until it is
+     * cleared: it is not between a poll and its submit. */
+    bool parked;
 };
 
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
@@ -291,7 +296,14 @@ static void *consumer_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load(&c->stop)) {
         pthread_mutex_lock(&c->mu);
-        bool full = c->held >= c->o.max_inflight;
+        bool paused = atomic_load(&c->o.binding->paused);
+        if (paused && !c->parked) {
+            c->parked = true;
+            pthread_cond_broadcast(&c->cv);
+        }
+        if (!paused)
+            c->parked = false;
+        bool full = paused || c->held >= c->o.max_inflight;
         if (full) {
             /* Back-pressure: the engine is behind; wait for it rather than
              * fetch more than we can track. */
@@ -305,9 +317,11 @@ static void *consumer_main(void *arg)
             pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         }
         pthread_mutex_unlock(&c->mu);
-        /* While full we do not poll: the consumer queue would hand us
-         * messages.  The engine drains in well under max.poll.interval.ms
-         * unless the database is down, when pausing is what we want. */
+        /* While full or paused we do not poll: the consumer queue would hand
+         * us messages.  The engine drains in well under max.poll.interval.ms
+         * unless the database is down, when pausing is what we want.  Not
+         * polling also holds rebalance callbacks back, so group membership
+         * is kept across a pause. */
         if (full)
             continue;
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, POLL_MS);
@@ -416,6 +430,55 @@ fail:
     pthread_cond_destroy(&c->cv);
     free(c);
     return rc;
+}
+
+static void ms_later(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int yard_consumer_pause(yard_consumer *c, uint32_t timeout_ms)
+{
+    yard_binding *b = c->o.binding;
+    atomic_store(&b->paused, true);
+    struct timespec end;
+    ms_later(&end, timeout_ms);
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    while (!c->parked && !atomic_load(&c->stop) && rc == 0)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &end) == ETIMEDOUT)
+            rc = YARD_ETIMEOUT;
+    /* Parked: nothing new is submitted.  Let what was submitted finish;
+     * finish_slot() drops inflight after on_done(), so poll the count. */
+    while (rc == 0 && atomic_load(&b->inflight) > 0) {
+        struct timespec step;
+        ms_later(&step, PAUSE_POLL_MS);
+        pthread_cond_timedwait(&c->cv, &c->mu, &step);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > end.tv_sec ||
+            (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            rc = atomic_load(&b->inflight) > 0 ? YARD_ETIMEOUT : 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        yard_consumer_resume(c);
+    return rc;
+}
+
+void yard_consumer_resume(yard_consumer *c)
+{
+    atomic_store(&c->o.binding->paused, false);
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
 }
 
 void yard_consumer_halt(yard_consumer *c)

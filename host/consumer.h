@@ -34,6 +34,18 @@ int yard_consumer_start(const yard_consumer_opts *opts, yard_consumer **out,
  * engine; stop (or drain) the engine before yard_consumer_close(). */
 void yard_consumer_halt(yard_consumer *c);
 
+/*
+ * Hot reload: stop submitting jobs of the binding (binding->paused) and
+ * wait until the consumer thread has parked and every job it submitted is
+ * finished and committed (binding->inflight == 0).  The consumer keeps its
+ * group membership and partitions.  Returns 0, after which the caller may
+ * swap the binding's plugin and conf and must call yard_consumer_resume();
+ * or YARD_ETIMEOUT after timeout_ms, already resumed.  One thread at a
+ * time (the reload).
+ */
+int yard_consumer_pause(yard_consumer *c, uint32_t timeout_ms);
+void yard_consumer_resume(yard_consumer *c);
+
 /* Commit what is committable, leave the group, free.  Every job this
  * consumer submitted must be finished (engine drained).  NULL ok. */
 void yard_consumer_close(yard_consumer *c);

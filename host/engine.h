@@ -47,8 +47,9 @@ typedef struct yard_binding_stats {
 
 /*
  * Who handles a job: a plugin under its consumer group.  Owned by the host;
- * must outlive every job that points to it.  `plugin` may be swapped by a
- * reload only while no job of the binding is in flight.
+ * must outlive every job that points to it.  `plugin`, `conf` and `cfg` may
+ * be swapped by a reload only while the binding is paused and no job of it
+ * is in flight (inflight == 0).
  */
 typedef struct yard_binding {
     yard_plugin *plugin;
@@ -59,6 +60,9 @@ typedef struct yard_binding {
     const yard_schema_registry *schemas;
     char source[128];             /* ce_source of emitted events */
     atomic_uint inflight;         /* jobs submitted and not yet done */
+    /* Set by a reload: the transport submits no new job of this binding
+     * until it is cleared (see yard_consumer_pause()). */
+    atomic_bool paused;
     yard_binding_stats stats;
 } yard_binding;
 

@@ -27,6 +27,29 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err,
 /* Graceful stop, bounded by [host] shutdown_timeout_ms; frees.  NULL ok. */
 void yard_host_stop(yard_host *h);
 
+/*
+ * Hot reload (SIGHUP, `switchyard reload`): re-read conf.d and apply it.
+ * Plugins added are loaded and started; removed or disabled ones drained
+ * and unloaded; ones whose .so content or conf section changed upgraded
+ * (the new version is loaded and initialised beside the old one, the old
+ * one drained, then swapped; the consumer and its group membership are kept
+ * unless the subscriptions or the group changed); unchanged ones untouched.
+ * Live host settings (log_level, log_format, shutdown_timeout_ms, [retry]
+ * through the plugins' policies) take effect; others are logged as needing
+ * a restart.  Anything refused (a conf.d error, a plugin failing its file,
+ * ABI or init checks) leaves what runs as it was and is reported.
+ *
+ * Writes a one-line result into `result` (also kept for status).  Returns 0
+ * when everything applied, YARD_EEXIST when another reload is running (it
+ * is refused, not queued), or the first failure's code.  Any thread.
+ */
+int yard_host_reload(yard_host *h, char *result, size_t len);
+
+/* The host's state as a JSON object (malloc'd, caller frees; NULL when out
+ * of memory): plugins (name, version, abi, generation, loaded_at, handled,
+ * last_reload) and the last reload's result.  Any thread. */
+char *yard_host_status_json(yard_host *h);
+
 /* Open every enabled plugin of cfg without running plugin code (ABI and
  * file checks).  One message per refused plugin goes into diag.  Returns
  * the number refused. */

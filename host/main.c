@@ -18,6 +18,7 @@
 
 #include <switchyard/sdk.h>
 
+#include "cli_control.h"
 #include "cli_dlq.h"
 #include "config.h"
 #include "config_doc.h"
@@ -41,6 +42,8 @@ static const char usage[] =
     "  dev      run the host on an embedded stack: an in-process Kafka mock\n"
     "           cluster on loopback and a throwaway PostgreSQL\n"
     "  check    validate the configuration and the plugins, then exit\n"
+    "  status   show the running host's plugins and last reload [--json]\n"
+    "  reload   make the running host re-read its configuration (SIGHUP)\n"
     "  dlq      list, show and replay dead letters (switchyard dlq help)\n"
     "  config-reference\n"
     "           print every configuration key, its type and default\n"
@@ -135,17 +138,15 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_stop(const sigset_t *set)
+static void wait_for_stop(const sigset_t *set, yard_host *h)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            yard_log(YARD_LOG_WARN,
-                     "SIGHUP received: live reload is not available in this "
-                     "version; restart to apply configuration changes",
-                     NULL);
+            char result[4096]; /* logged and kept for status by the host */
+            yard_host_reload(h, result, sizeof result);
             continue;
         }
         yard_log(YARD_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
@@ -168,7 +169,7 @@ static int run_host(const char *dir, const sigset_t *set)
     }
     yard_notify_ready(NULL);
     yard_notify_watchdog_start();
-    wait_for_stop(set);
+    wait_for_stop(set, h);
     yard_notify_stopping();
     yard_host_stop(h);
     yard_notify_watchdog_stop();
@@ -226,6 +227,9 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dlq") == 0)
         return yard_cli_dlq(argc - 1, argv + 1, DEFAULT_CONF_DIR);
+    if (argc > 1 && (strcmp(argv[1], "status") == 0 ||
+                     strcmp(argv[1], "reload") == 0))
+        return yard_cli_control(argc - 1, argv + 1, DEFAULT_CONF_DIR);
     args a;
     if (parse_args(argc, argv, &a)) {
         fputs(usage, stderr);
