@@ -148,7 +148,9 @@ set(CPACK_DEBIAN_SWITCHYARD_DESCRIPTION "${SY_DESC_HOST}")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME switchyard-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "pkg-config")
-set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "switchyard (= ${PROJECT_VERSION}-1)")
+# The template builds with cmake and parses JSON with jansson.
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS
+    "switchyard (= ${PROJECT_VERSION}-1), cmake, libjansson-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "${SY_DESC_DEV}")
 foreach(s postinst prerm postrm conffiles)
   configure_file(${PKG_SRC}/deb/${s} ${PKG_OUT}/deb/${s} @ONLY
@@ -202,6 +204,18 @@ cpack_add_component(dev DISPLAY_NAME "Switchyard plugin SDK"
                     DESCRIPTION "${SY_DESC_DEV}")
 
 if(SWITCHYARD_TESTS)
+  # The template built as a plugin author builds it, against this tree's
+  # SDK through an uninstalled switchyard-sdk.pc.
+  set(SDK_INCLUDEDIR ${PROJECT_SOURCE_DIR}/sdk/include)
+  file(WRITE ${PKG_OUT}/uninstalled/switchyard-sdk.pc
+       "includedir=${SDK_INCLUDEDIR}\nplugindir=${CMAKE_BINARY_DIR}/plugins\n"
+       "Name: switchyard-sdk\nDescription: Switchyard SDK (build tree)\n"
+       "Version: ${PROJECT_VERSION}\nCflags: -I\${includedir}\n")
+  add_test(NAME sdk_template
+    COMMAND ${PKG_SRC}/../tests/packaging/test_template.sh
+            ${PROJECT_SOURCE_DIR}/sdk/template ${PKG_OUT}/uninstalled
+            ${CMAKE_BINARY_DIR}/sdk-template)
+  set_tests_properties(sdk_template PROPERTIES LABELS "sdk" TIMEOUT 120)
   add_test(NAME packaging
     COMMAND ${PKG_SRC}/../tests/packaging/test_packages.sh
             ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/pkgtest)

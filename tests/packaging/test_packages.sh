@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # test_packages.sh SOURCE_DIR [WORK_DIR] — the packaging test (ctest label
 # `packaging`).  Builds the switchyard and switchyard-dev/-devel packages
-# from a plain (unsanitized, no tests) build in WORK_DIR, runs lintian on
-# the .debs (no errors allowed), inspects the .rpms, and — only as root in
-# CI ($CI set), where the machine is throwaway — installs the .deb, runs
-# the installed host, purges it and checks what is left.
+# from a plain build in WORK_DIR (no sanitizers, no tests, and no -Werror:
+# a package build must not break on a newer compiler's warnings; CI's own
+# build has it), runs lintian on the .debs (no errors allowed), inspects
+# the .rpms, and — only as root in CI ($CI set), where the machine is
+# throwaway — installs both .debs, runs the installed host, builds the
+# installed plugin template, purges and checks what is left.
 set -euo pipefail
 src=$(cd "${1:?usage: $0 SOURCE_DIR [WORK_DIR]}" && pwd)
 work=${2:-${TMPDIR:-/tmp}/switchyard-pkgtest}
@@ -16,7 +18,7 @@ need cpack; need lintian; need rpm; need rpmbuild; need dpkg-deb
 
 cmake -S "$src" -B "$work" -DCMAKE_INSTALL_PREFIX=/usr \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHYARD_TESTS=OFF \
-      -DSWITCHYARD_SANITIZE=OFF -DSWITCHYARD_WERROR=ON >"$work.cmake.log" 2>&1 ||
+      -DSWITCHYARD_SANITIZE=OFF -DSWITCHYARD_WERROR=OFF >"$work.cmake.log" 2>&1 ||
     { cat "$work.cmake.log"; exit 1; }
 cmake --build "$work" -j2 >"$work.build.log" 2>&1 ||
     { tail -50 "$work.build.log"; exit 1; }
@@ -59,6 +61,8 @@ echo "$devcontents" | grep -qx ./usr/include/switchyard/sdk.h &&
     pass "dev has sdk.h" || fail "dev lacks sdk.h"
 echo "$devcontents" | grep -q '/pkgconfig/switchyard-sdk.pc$' &&
     pass "dev has switchyard-sdk.pc" || fail "dev lacks switchyard-sdk.pc"
+echo "$devcontents" | grep -qx ./usr/share/switchyard/template/CMakeLists.txt &&
+    pass "dev has the plugin template" || fail "dev lacks the plugin template"
 echo "$devcontents" | grep -q '^./usr/bin/' && fail "dev ships a binary" ||
     pass "dev has no binary"
 
@@ -86,9 +90,18 @@ echo "$devlist" | grep -qx '/usr/include/switchyard/sdk.h' &&
 # --- install, run, purge (CI as root only: it changes the machine) --------
 if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    dpkg -s switchyard >/dev/null 2>&1 && apt-get purge -y switchyard >/dev/null
-    if apt-get install -y --no-install-recommends "$deb" >"$work.apt.log" 2>&1; then
-        pass "installed $(basename "$deb")"
+    dpkg -s switchyard >/dev/null 2>&1 && apt-get purge -y switchyard switchyard-dev >/dev/null
+    if apt-get install -y --no-install-recommends "$deb" "$debdev" \
+            >"$work.apt.log" 2>&1; then
+        pass "installed $(basename "$deb") $(basename "$debdev")"
+        # A plugin author's build: the installed template, the installed .pc.
+        if "$src/tests/packaging/test_template.sh" \
+                /usr/share/switchyard/template "" "$work/template" \
+                >"$work.template.log" 2>&1; then
+            pass "installed template builds and passes its test"
+        else
+            cat "$work.template.log"; fail "installed template"
+        fi
         /usr/bin/switchyard --version && pass "switchyard --version" ||
             fail "switchyard --version"
         if out=$(/usr/bin/switchyard check --conf-dir /etc/switchyard/conf.d 2>&1); then
@@ -101,7 +114,7 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
         [ "$(stat -c %U /var/lib/switchyard)" = switchyard ] &&
             pass "/var/lib/switchyard owned by switchyard" ||
             fail "/var/lib/switchyard owner $(stat -c %U /var/lib/switchyard)"
-        apt-get purge -y switchyard >"$work.purge.log" 2>&1 &&
+        apt-get purge -y switchyard switchyard-dev >"$work.purge.log" 2>&1 &&
             pass "purged" || { cat "$work.purge.log"; fail "purge"; }
         # Debian policy: purge leaves nothing but the system user.
         for p in /usr/bin/switchyard /etc/switchyard /var/lib/switchyard \
