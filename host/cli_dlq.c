@@ -17,6 +17,9 @@ enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_CONFIG = 3, EX_NONE = 4 };
 #define MAX_PARAMS 16
 #define DEFAULT_LIMIT 100
 #define ERRLEN 1024
+/* A replay bigger than this would be refused by the broker (librdkafka's
+ * default message.max.bytes is 1,000,000) and stop the relay behind it. */
+#define REPLAY_MAX_VALUE 900000
 
 static const char dlq_usage[] =
     "usage: switchyard dlq [--conf-dir DIR] list [FILTERS] [--json] [--limit N]\n"
@@ -386,7 +389,8 @@ static int replay_one(PGconn *c, const char *id, bool dry_run)
         c,
         "SELECT consumer_group, event_id, topic, error_code,"
         " EXISTS (SELECT 1 FROM yard_inbox i WHERE"
-        "  i.consumer_group = d.consumer_group AND i.event_id = d.event_id)"
+        "  i.consumer_group = d.consumer_group AND i.event_id = d.event_id),"
+        " coalesce(length(original_value), 0)"
         " FROM yard_dead_letter d WHERE id = $1::bigint AND replayed_at IS NULL"
         " FOR UPDATE",
         1, NULL, p, NULL, NULL, 0);
@@ -401,6 +405,12 @@ static int replay_one(PGconn *c, const char *id, bool dry_run)
         return 0;
     }
     const char *evid = val(r, 0, 1);
+    if (atoll(val(r, 0, 5)) > REPLAY_MAX_VALUE) {
+        snprintf(err, sizeof err, "value of %s bytes is too large to publish",
+                 val(r, 0, 5));
+        PQclear(r);
+        goto fail;
+    }
     printf("%s #%s: event %s (group %s, %s) -> topic %s%s\n",
            dry_run ? "would replay" : "replay", id, evid ? evid : "(undecodable)",
            val(r, 0, 0), val(r, 0, 3), val(r, 0, 2),

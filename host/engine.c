@@ -19,6 +19,10 @@
 #define RECONNECT_MAX_MS 5000
 #define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
 #define ERRLEN 512
+/* The DLQ copy leaves out a value above this size (librdkafka's default
+ * message.max.bytes is 1,000,000): a copy the broker refuses would stop the
+ * relay.  yard_dead_letter keeps the whole value either way. */
+#define DLQ_COPY_MAX_VALUE 900000
 
 /* One event a handler emitted, waiting for the batch's outbox insert. */
 typedef struct emitted {
@@ -510,6 +514,13 @@ static int dead_letter(yard_worker *w, slot *s, char *err, size_t errlen)
         };
         for (size_t i = 0; h && i < sizeof ctx / sizeof ctx[0]; i++)
             json_array_append_new(h, json_pack("[ss]", ctx[i][0], ctx[i][1]));
+        size_t copy_len = j->wire.value_len;
+        if (copy_len > DLQ_COPY_MAX_VALUE) {
+            char bytes[24];
+            snprintf(bytes, sizeof bytes, "%zu", copy_len);
+            json_array_append_new(h, json_pack("[ss]", "dlq_value_omitted", bytes));
+            copy_len = 0;
+        }
         emitted *e = calloc(1, sizeof *e);
         char idbuf[128];
         if (e && h) {
@@ -517,12 +528,12 @@ static int dead_letter(yard_worker *w, slot *s, char *err, size_t errlen)
             e->key = j->wire.key ? strndup(j->wire.key, j->wire.key_len) : NULL;
             e->id = strdup(inbox_id(j, idbuf, sizeof idbuf));
             e->headers = json_dumps(h, JSON_COMPACT);
-            e->payload = malloc(j->wire.value_len + 1);
+            e->payload = malloc(copy_len + 1);
             if (e->payload) {
-                if (j->wire.value_len)
-                    memcpy(e->payload, j->wire.value, j->wire.value_len);
-                e->payload[j->wire.value_len] = '\0';
-                e->payload_len = j->wire.value_len;
+                if (copy_len)
+                    memcpy(e->payload, j->wire.value, copy_len);
+                e->payload[copy_len] = '\0';
+                e->payload_len = copy_len;
             }
         }
         json_decref(h);

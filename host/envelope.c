@@ -53,6 +53,27 @@ static const char *header_str(arena *a, const yard_wire_msg *m,
     return arena_put(a, h->value, h->len);
 }
 
+/* The first ce_* (or trace) header that is not text: a NUL byte or not
+ * UTF-8.  Such a value would be cut or garbled on its way to the handler,
+ * the outbox and the DLQ, so the message is refused instead. */
+static const char *binary_header(const yard_wire_msg *m)
+{
+    for (size_t i = 0; i < m->n_headers; i++) {
+        const yard_header *h = &m->headers[i];
+        if ((strncmp(h->name, "ce_", 3) != 0 &&
+             strcmp(h->name, "traceparent") != 0) ||
+            !h->value)
+            continue;
+        if (memchr(h->value, 0, h->len))
+            return h->name;
+        json_t *t = json_stringn(h->value, h->len); /* NULL: not UTF-8 */
+        if (!t)
+            return h->name;
+        json_decref(t);
+    }
+    return NULL;
+}
+
 static int fail(yard_decode_error *why, const char *code, const char *fmt,
                 ...) __attribute__((format(printf, 3, 4)));
 static int fail(yard_decode_error *why, const char *code, const char *fmt, ...)
@@ -630,7 +651,15 @@ int yard_envelope_decode(const yard_wire_msg *m, size_t max_bytes,
         ev->id = header_str(&a, m, "ce_id");
         ev->type = header_str(&a, m, "ce_type");
         const char *spec = header_str(&a, m, "ce_specversion");
-        if (!ev->id)
+        const char *nontext = binary_header(m);
+        if (nontext)
+            rc = fail(why, "INVALID_ATTRIBUTE",
+                      "header %s is not UTF-8 text", nontext);
+        else if (ctype && strncmp(ctype, "application/cloudevents", 23) == 0)
+            rc = fail(why, "CONFLICTING_ENVELOPE",
+                      "ce_* headers (binary mode) with content-type %s "
+                      "(structured mode)", ctype);
+        else if (!ev->id)
             rc = fail(why, "MISSING_ID", "binary CloudEvent without ce_id header");
         else if (!ev->type)
             rc = fail(why, "MISSING_TYPE", "event %s: no ce_type header", ev->id);
