@@ -19,6 +19,9 @@
 #define RECONNECT_MAX_MS 5000
 #define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
 #define ERRLEN 512
+/* Results read at least this often in pipeline mode, so neither side's
+ * socket buffer fills while the other waits. */
+#define PIPE_MAX_PENDING 256
 /* The DLQ copy leaves out a value above this size (librdkafka's default
  * message.max.bytes is 1,000,000): a copy the broker refuses would stop the
  * relay.  yard_dead_letter keeps the whole value either way. */
@@ -44,6 +47,12 @@ typedef struct yard_worker {
     yard_job *head, *tail;
     size_t queued;
     PGconn *conn;
+    /* Fast path: handlers' statements go out in pipeline mode and their
+     * results are read at the end of the batch (see api_sql). */
+    bool piped;
+    size_t pending;   /* statements sent, results not yet read */
+    int pipe_rc;      /* first failure among them */
+    char pipe_err[ERRLEN];
 } yard_worker;
 
 struct yard_engine {
@@ -216,6 +225,73 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
     return 0;
 }
 
+/* Note the first failure of a pipelined statement. */
+static void pipe_fail(yard_worker *w, const PGresult *r)
+{
+    if (!w->pipe_rc)
+        w->pipe_rc = yard_db_classify(w->conn, r, w->pipe_err, sizeof w->pipe_err);
+}
+
+/* Read the results of all statements sent ahead but `keep`, which stay
+ * pending.  Failures go to w->pipe_rc. */
+static void pipe_collect(yard_worker *w, size_t keep)
+{
+    if (PQsendFlushRequest(w->conn) != 1 || PQflush(w->conn) != 0) {
+        pipe_fail(w, NULL);
+        return;
+    }
+    while (w->pending > keep) {
+        PGresult *r = PQgetResult(w->conn);
+        if (!r) { /* only a broken connection answers nothing here */
+            pipe_fail(w, NULL);
+            return;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            pipe_fail(w, r);
+        PQclear(r);
+        while ((r = PQgetResult(w->conn)) != NULL) /* the statement's end */
+            PQclear(r);
+        w->pending--;
+    }
+}
+
+static void pipe_begin(yard_worker *w)
+{
+    w->piped = PQenterPipelineMode(w->conn) == 1;
+    w->pending = 0;
+    w->pipe_rc = 0;
+    w->pipe_err[0] = '\0';
+}
+
+/* Leave pipeline mode after reading every result.  Returns the first
+ * failure of a pipelined statement (0 when all succeeded). */
+static int pipe_end(yard_worker *w, char *err, size_t errlen)
+{
+    if (!w->piped)
+        return 0;
+    if (PQpipelineSync(w->conn) != 1)
+        pipe_fail(w, NULL);
+    pipe_collect(w, 0);
+    for (;;) { /* up to the sync point */
+        PGresult *r = w->pipe_rc == YARD_EDBCONN ? NULL : PQgetResult(w->conn);
+        if (!r)
+            break;
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(w->conn) != 1 && !w->pipe_rc)
+        pipe_fail(w, NULL);
+    w->piped = false;
+    int rc = w->pipe_rc;
+    if (rc && err)
+        snprintf(err, errlen, "%s", w->pipe_err);
+    w->pipe_rc = 0;
+    return rc;
+}
+
 static int api_sql(sy_ctx *ctx, const char *sql, int nparams,
                    const char *const *params, sy_rows **rows, char *err,
                    size_t errlen)
@@ -224,14 +300,57 @@ static int api_sql(sy_ctx *ctx, const char *sql, int nparams,
         *rows = NULL;
     if (!ctx || !sql)
         return yard_errf(err, errlen, YARD_EINVAL, "sql: no context or statement");
+    yard_worker *w = ctx->w;
+    if (w->piped && !ctx->sql_rc && w->pipe_rc) { /* one sent ahead failed */
+        ctx->sql_rc = w->pipe_rc;
+        snprintf(ctx->sql_err, sizeof ctx->sql_err, "%s", w->pipe_err);
+    }
     if (ctx->sql_rc) /* the transaction is aborted: say why again */
         return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
-    PGresult *r = PQexecParams(ctx->w->conn, sql, nparams, NULL, params, NULL,
-                               NULL, 0);
+    PGresult *r;
+    if (w->piped) {
+        /* A write whose result nobody reads goes out without waiting; its
+         * failure surfaces at the end of the batch, which is then redone
+         * with every statement waited for. */
+        if (PQsendQueryParams(w->conn, sql, nparams, NULL, params, NULL, NULL,
+                              0) != 1) {
+            pipe_fail(w, NULL);
+            ctx->sql_rc = w->pipe_rc;
+            snprintf(ctx->sql_err, sizeof ctx->sql_err, "%s", w->pipe_err);
+            return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
+        }
+        w->pending++;
+        if (!rows) {
+            if (w->pending >= PIPE_MAX_PENDING)
+                pipe_collect(w, 0);
+            return 0;
+        }
+        pipe_collect(w, 1); /* everything before this query */
+        r = w->pipe_rc ? NULL : PQgetResult(w->conn);
+        if (r) {
+            PGresult *end;
+            while ((end = PQgetResult(w->conn)) != NULL)
+                PQclear(end);
+            w->pending--;
+        } else if (!w->pipe_rc) {
+            pipe_fail(w, NULL);
+        }
+        if (w->pipe_rc) {
+            ctx->sql_rc = w->pipe_rc;
+            snprintf(ctx->sql_err, sizeof ctx->sql_err, "%s", w->pipe_err);
+            return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
+        }
+    } else {
+        r = PQexecParams(w->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        ctx->sql_rc = yard_db_classify(ctx->w->conn, r, ctx->sql_err,
+        ctx->sql_rc = yard_db_classify(w->conn, r, ctx->sql_err,
                                        sizeof ctx->sql_err);
+        if (w->piped && !w->pipe_rc) {
+            w->pipe_rc = ctx->sql_rc;
+            snprintf(w->pipe_err, sizeof w->pipe_err, "%s", ctx->sql_err);
+        }
         PQclear(r);
         return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
     }
@@ -663,6 +782,12 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
         return rc;
     if ((rc = inbox_insert(w, s, n, err, errlen)))
         goto rollback;
+    /* Dead letters write synchronously: batches with undecodable messages
+     * take the careful path from the start. */
+    for (size_t i = 0; i < n && !careful; i++)
+        careful = s[i].job->derr.code != NULL;
+    if (!careful)
+        pipe_begin(w);
 
     size_t end = n;
     bool have_sp = false;
@@ -708,6 +833,7 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
             continue;
         }
         if (!careful) {
+            pipe_end(w, NULL, 0);
             yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
             return BATCH_CAREFUL;
         }
@@ -744,6 +870,13 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
             goto rollback;
         s[i].out = OUT_DLQ;
     }
+    if ((rc = pipe_end(w, err, errlen))) {
+        if (rc == YARD_EDBCONN || rc == YARD_EDBRETRY)
+            goto rollback;
+        /* A statement sent ahead failed: find out whose, carefully. */
+        yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
+        return BATCH_CAREFUL;
+    }
     if ((rc = outbox_insert(w, s, end, err, errlen)))
         goto rollback;
     if ((rc = yard_db_exec(w->conn, "COMMIT", err, errlen)))
@@ -752,6 +885,7 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
     return end < n ? BATCH_RETRY_AT : BATCH_DONE;
 
 rollback:
+    pipe_end(w, NULL, 0);
     yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
     return rc;
 }

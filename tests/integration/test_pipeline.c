@@ -283,11 +283,51 @@ static void test_crash_and_restart(void)
     run_teardown(&r);
 }
 
+/* A handler statement fails and the handler does not notice: the event
+ * goes to the DLQ as HANDLER_SQL_ERROR with none of its effects, and the
+ * other events of its batch commit. */
+static void test_failed_statement_found_out(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup(&r, "sqlfail"));
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(r.broker));
+    char id[64], key[16];
+    for (int i = 0; i < 200; i++) {
+        event_id(&r, i, id, sizeof id);
+        snprintf(key, sizeof key, "key-%02d", i % 4);
+        CU_ASSERT_TRUE(th_produce_ce(p, r.input, key, id, r.input,
+                                     i == 77 ? "{\"seq\":77,\"bad_sql\":true}"
+                                             : "{\"seq\":0}"));
+    }
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+    pid_t host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    CU_ASSERT_EQUAL(th_wait_num(r.db, "SELECT count(*) FROM yard_dead_letter", 1, 60000), 1);
+    long long drained = th_wait_num(r.db, drained_sql, 199, 60000);
+    if (drained != 199)
+        printf("\n  sqlfail: effects + 1e6 x unpublished = %lld", drained);
+    CU_ASSERT_EQUAL(drained, 199);
+    kill(host, SIGTERM);
+    CU_ASSERT_TRUE(th_host_wait(host, 30000) >= 0);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(*) FROM yard_dead_letter WHERE"
+                                     " error_code = 'HANDLER_SQL_ERROR' AND"
+                                     " event_id = 'sqlfail-evt-000077'"),
+                    1);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(*) FROM counter_effect WHERE"
+                                     " event_id = 'sqlfail-evt-000077'"),
+                    0);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(*) FROM yard_inbox"), 200);
+    run_teardown(&r);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
         {"20k events, 10% redelivered: effects once, order kept", test_stream_exactly_once},
         {"SIGKILL mid-stream and restart: same invariants", test_crash_and_restart},
+        {"a failed statement the handler ignored: DLQ, batch intact",
+         test_failed_statement_found_out},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("pipeline", suite_init, suite_clean, tests);

@@ -40,6 +40,13 @@ static sy_result on_input(sy_ctx *ctx, const sy_event *ev, void *state)
         host->log(NULL, ctx, SY_LOG_WARN, "effect insert failed: %s", err);
         return SY_RETRY;
     }
+    /* A statement that fails without the handler looking: the host must
+     * still find out (it may have sent it ahead) and dead-letter the
+     * event, leaving the rest of its batch alone. */
+    if (strstr(ev->payload, "\"bad_sql\":true"))
+        host->sql(ctx, "INSERT INTO counter_effect (event_id, event_type)"
+                       " VALUES (NULL, 'x')",
+                  0, NULL, NULL, NULL, 0);
     /* "<run>.input" -> "<run>.done" */
     char type[128];
     size_t run = strlen(ev->type) - strlen(".input");

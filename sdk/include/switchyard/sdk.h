@@ -134,7 +134,12 @@ typedef struct sy_host_api {
      * parameters (params may hold NULLs for SQL NULL).  A failed statement
      * rolls back this event's effects so far; the handler should then
      * return SY_RETRY or SY_REJECT.  If `rows` is not NULL it receives the
-     * result, which the caller frees with rows_free(). */
+     * result, which the caller frees with rows_free().
+     * A statement whose result is not asked for (rows == NULL) may be sent
+     * ahead without waiting, and 0 returned: if it then fails, the host
+     * rolls the batch back and calls the handler again with every
+     * statement waited for, so the failure is reported to it then.  Hence
+     * handlers keep their side effects inside the transaction. */
     int (*sql)(sy_ctx *ctx, const char *sql, int nparams,
                const char *const *params, sy_rows **rows, char *err,
                size_t errlen);
