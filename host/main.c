@@ -20,6 +20,7 @@
 
 #include "cli_control.h"
 #include "cli_dlq.h"
+#include "cli_schema.h"
 #include "config.h"
 #include "config_doc.h"
 #include "host.h"
@@ -45,6 +46,7 @@ static const char usage[] =
     "  status   show the running host's plugins and last reload [--json]\n"
     "  reload   make the running host re-read its configuration (SIGHUP)\n"
     "  dlq      list, show and replay dead letters (switchyard dlq help)\n"
+    "  schema   lint, check, validate, catalog (switchyard schema help)\n"
     "  config-reference\n"
     "           print every configuration key, its type and default\n"
     "  --version\n"
@@ -227,6 +229,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dlq") == 0)
         return yard_cli_dlq(argc - 1, argv + 1, DEFAULT_CONF_DIR);
+    if (argc > 1 && strcmp(argv[1], "schema") == 0)
+        return yard_cli_schema(argc - 1, argv + 1, DEFAULT_CONF_DIR);
     if (argc > 1 && (strcmp(argv[1], "status") == 0 ||
                      strcmp(argv[1], "reload") == 0))
         return yard_cli_control(argc - 1, argv + 1, DEFAULT_CONF_DIR);

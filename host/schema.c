@@ -1176,6 +1176,10 @@ size_t yard_schema_common_count(const yard_schema_registry *r)
 {
     return r ? r->common.n : 0;
 }
+const char *yard_schema_common_file(const yard_schema_registry *r, size_t i)
+{
+    return r && i < r->n_files ? r->files[i] : NULL;
+}
 const char *yard_schema_type(const yard_schema *s) { return s->type; }
 int yard_schema_version(const yard_schema *s) { return s->version; }
 const char *yard_schema_file(const yard_schema *s) { return s->file; }
@@ -1206,7 +1210,7 @@ static void type_text(const node *t, char *buf, size_t len)
         for (size_t i = 0; i < t->n_branches && o < len; i++) {
             char in[200];
             type_text(t->branches[i], in, sizeof in);
-            o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? " \\| " : "",
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? " | " : "",
                                   in);
         }
         return;
@@ -1240,7 +1244,7 @@ json_t *yard_schema_describe_fields(const yard_schema *s)
         const field *f = &s->root->fields[i];
         char t[512];
         type_text(f->type, t, sizeof t);
-        json_array_append_new(arr, json_pack("{sssss*sb}", "name", f->name,
+        json_array_append_new(arr, json_pack("{ssssss*sb}", "name", f->name,
                                              "type", t, "doc", f->doc,
                                              "optional", f->def != NULL));
     }

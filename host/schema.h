@@ -120,6 +120,9 @@ size_t yard_schema_count(const yard_schema_registry *r);
 const yard_schema *yard_schema_at(const yard_schema_registry *r, size_t i);
 /* Number of shared named types loaded from common/. */
 size_t yard_schema_common_count(const yard_schema_registry *r);
+/* Name of the i-th file loaded from common/ ("common/Amount.avsc"), or
+ * NULL past the end. */
+const char *yard_schema_common_file(const yard_schema_registry *r, size_t i);
 
 const char *yard_schema_type(const yard_schema *s);     /* event type */
 int yard_schema_version(const yard_schema *s);          /* N of .vN */
