@@ -20,9 +20,10 @@
  *                                     contested: an operator task
  *   assignments.date_negotiation.failed  an operator task
  *
- * Every status change goes through transition(), which consults the table
- * `allowed`; a change the table does not allow is rejected (the event goes
- * to the dead-letter queue) and nothing is applied.
+ * Every status change goes through transition(), which looks the order's
+ * status and what happened up in the table `machine`; a pair the table does
+ * not list is an impossible transition: the event is rejected (it goes to
+ * the dead-letter queue) and nothing is applied.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,14 +50,39 @@ static const char *const status_name[ST_COUNT] = {
     [ST_CANCELLED] = "CANCELLED",
 };
 
-/* allowed[from][to]: the only status changes there are. */
-static const bool allowed[ST_COUNT][ST_COUNT] = {
-    [ST_BLOCKED] = {[ST_READY] = true, [ST_CANCELLED] = true},
-    [ST_READY] = {[ST_ASSIGNED] = true, [ST_CANCELLED] = true},
-    [ST_ASSIGNED] = {[ST_IN_PROGRESS] = true, [ST_CANCELLED] = true},
-    /* An incomplete visit sends the order back to its team. */
-    [ST_IN_PROGRESS] = {[ST_COMPLETED] = true, [ST_ASSIGNED] = true},
-    [ST_COMPLETED] = {[ST_CLOSED] = true},
+/* What happens to an order. */
+typedef enum trigger {
+    TR_TV_GO,         /* its TV said YES or YES_BUT */
+    TR_TV_NO,         /* its TV said NO */
+    TR_ASSIGN,        /* assignments.assignment.confirmed */
+    TR_CHECK_IN,      /* execution.checkin.completed */
+    TR_DONE,          /* execution.checkout.completed, completed */
+    TR_INCOMPLETE,    /* execution.checkout.completed, not completed */
+    TR_WCF_ACCEPTED,  /* contracts.wcf.signed, accepted */
+    TR_COUNT
+} trigger;
+
+static const char *const trigger_name[TR_COUNT] = {
+    [TR_TV_GO] = "TV outcome YES", [TR_TV_NO] = "TV outcome NO",
+    [TR_ASSIGN] = "assignment",    [TR_CHECK_IN] = "check-in",
+    [TR_DONE] = "check-out",       [TR_INCOMPLETE] = "incomplete check-out",
+    [TR_WCF_ACCEPTED] = "accepted WCF",
+};
+
+/* The state machine: the only status changes there are.  Anything else is
+ * an impossible transition, rejected without effect. */
+static const struct {
+    status from;
+    trigger on;
+    status to;
+} machine[] = {
+    {ST_BLOCKED, TR_TV_GO, ST_READY},
+    {ST_BLOCKED, TR_TV_NO, ST_CANCELLED},
+    {ST_READY, TR_ASSIGN, ST_ASSIGNED},
+    {ST_ASSIGNED, TR_CHECK_IN, ST_IN_PROGRESS},
+    {ST_IN_PROGRESS, TR_DONE, ST_COMPLETED},
+    {ST_IN_PROGRESS, TR_INCOMPLETE, ST_ASSIGNED}, /* the team comes back */
+    {ST_COMPLETED, TR_WCF_ACCEPTED, ST_CLOSED},
 };
 
 #define MAX_PRICES 32
@@ -184,15 +210,18 @@ static sy_result must_load(const dom_call *c, const char *id, order *o)
     return found ? SY_OK : dom_reject(c, "unknown service order %s", id);
 }
 
-/* The one way a status changes: checked against `allowed`, recorded in the
+/* The one way a status changes: looked up in `machine`, recorded in the
  * history and announced as projects.service_order.status_changed. */
-static sy_result transition(const dom_call *c, order *o, status to,
+static sy_result transition(const dom_call *c, order *o, trigger on,
                             const char *changed_by, const char *reason)
 {
-    status from = status_of(o->status);
-    if (from == ST_COUNT || !allowed[from][to])
-        return dom_reject(c, "impossible transition %s -> %s for service order %s",
-                          o->status, status_name[to], o->id);
+    status from = status_of(o->status), to = ST_COUNT;
+    for (size_t i = 0; i < SY_COUNT(machine); i++)
+        if (machine[i].from == from && machine[i].on == on)
+            to = machine[i].to;
+    if (to == ST_COUNT)
+        return dom_reject(c, "impossible transition: %s on service order %s,"
+                             " which is %s", trigger_name[on], o->id, o->status);
     const char *p[] = {o->id, status_name[to], o->status, changed_by, reason,
                        c->ev->id};
     if (dom_sql(c, "UPDATE orch_service_order SET status = $2, updated_at = now()"
@@ -348,7 +377,7 @@ static sy_result assignment_confirmed(const dom_call *c, const orch *st, json_t 
     order o;
     sy_result r = must_load(c, id, &o);
     if (r == SY_OK)
-        r = transition(c, &o, ST_ASSIGNED, provider, NULL);
+        r = transition(c, &o, TR_ASSIGN, provider, NULL);
     if (r != SY_OK)
         return r;
     const char *q[] = {id, provider, team};
@@ -371,7 +400,7 @@ static sy_result checkin(const dom_call *c, const orch *st, json_t *p)
     if (o.team[0] && strcmp(o.team, team) != 0)
         return dom_reject(c, "check-in on %s by team %s, but it is assigned to %s",
                           id, team, o.team);
-    return transition(c, &o, ST_IN_PROGRESS, team, NULL);
+    return transition(c, &o, TR_CHECK_IN, team, NULL);
 }
 
 static sy_result checkout(const dom_call *c, const orch *st, json_t *p)
@@ -391,9 +420,9 @@ static sy_result checkout(const dom_call *c, const orch *st, json_t *p)
         return dom_reject(c, "check-out on %s by team %s, but it is assigned to %s",
                           id, team, o.team);
     if (completed)
-        return transition(c, &o, ST_COMPLETED, team, NULL);
+        return transition(c, &o, TR_DONE, team, NULL);
     const char *why = dom_str(p, "incompletion_reason");
-    r = transition(c, &o, ST_ASSIGNED, team, why ? why : "work incomplete");
+    r = transition(c, &o, TR_INCOMPLETE, team, why ? why : "work incomplete");
     return r == SY_OK ? create_task(c, "INCOMPLETE_WORK", &o, "HIGH") : r;
 }
 
@@ -486,7 +515,7 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
     if (!yes && !yes_but) {
         /* Compensation: cancel, and tell the sales system to refund. */
         const char *why = "confirmation technical visit outcome NO";
-        if ((r = transition(c, &inst, ST_CANCELLED, by, reason)) != SY_OK)
+        if ((r = transition(c, &inst, TR_TV_NO, by, reason)) != SY_OK)
             return r;
         json_t *ev = json_pack("{s:s, s:s, s:s}", "service_order_id", inst.id,
                                "project_id", inst.project_id, "reason", why);
@@ -495,7 +524,7 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
             return SY_RETRY;
         return tell_sales(c, st, &inst, outcome, NULL, why);
     }
-    if ((r = transition(c, &inst, ST_READY, by, reason)) != SY_OK)
+    if ((r = transition(c, &inst, TR_TV_GO, by, reason)) != SY_OK)
         return r;
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "service_order_id", inst.id,
                            "project_id", inst.project_id, "country_code",
@@ -527,7 +556,7 @@ static sy_result wcf_signed(const dom_call *c, const orch *st, json_t *p)
             return dom_reject(c, "WCF contested on %s, which is %s", id, o.status);
         return create_task(c, "WCF_CONTESTED", &o, "HIGH");
     }
-    if ((r = transition(c, &o, ST_CLOSED, "customer", "WCF accepted")) != SY_OK)
+    if ((r = transition(c, &o, TR_WCF_ACCEPTED, "customer", "WCF accepted")) != SY_OK)
         return r;
     char key[DOM_KEY_LEN], warranty[DOM_DATE_LEN];
     dom_date((int64_t)json_integer_value(signed_at), warranty);

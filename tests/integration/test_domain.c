@@ -40,6 +40,9 @@ static const char *const topics[] = {
     "assignments.offer.responded:1",
     "assignments.assignment.confirmed:1",
     "assignments.date_negotiation.failed:1",
+    "mobile.checkin.submitted:1",
+    "mobile.checkout.submitted:1",
+    "mobile.tv_outcome.submitted:1",
     "execution.checkin.completed:1",
     "execution.checkout.completed:1",
     "contracts.wcf.signed:1",
@@ -65,6 +68,9 @@ static const struct {
     {"30-assignment.ini",
      "[plugin]\npath = assignment.so\n\n[settings]\n"
      "providers = P1:FR:T1,P2:FR:T2,P3:ES:T3\nmax_rounds = 3\n"},
+    {"40-execution.ini", "[plugin]\npath = execution.so\n"},
+    {"50-contracts.ini", "[plugin]\npath = contracts.so\n"},
+    {"60-erp.ini", "[plugin]\npath = erp.so\n"},
 };
 
 static yard_pgtmp *pg;
@@ -112,8 +118,8 @@ static int suite_init(void)
         return -1;
     /* Loaded: the last plugin's tables exist. */
     return th_wait_num(db, "SELECT count(*) FROM pg_tables WHERE tablename IN"
-                           " ('orch_service_order', 'asg_offer')", 2, WAIT_MS) == 2
-               ? 0 : -1;
+                           " ('orch_service_order', 'asg_offer', 'exe_execution',"
+                           " 'erp_payment', 'ctr_wcf')", 5, WAIT_MS) == 5 ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -240,27 +246,44 @@ static void confirm(const char *so, const char *provider, const char *team)
          "\"confirmed_time_end\":\"12:00\"", so, provider, team);
 }
 
-static void checkin(char *id, const char *so, const char *team)
+/* Reports as the catalog events (straight to orchestration) or as the
+ * technician app submits them (through execution). */
+#define CHECKIN "execution.checkin.completed"
+#define CHECKOUT "execution.checkout.completed"
+#define TV_OUTCOME "projects.tv_outcome.recorded"
+#define M_CHECKIN "mobile.checkin.submitted"
+#define M_CHECKOUT "mobile.checkout.submitted"
+#define M_TV_OUTCOME "mobile.tv_outcome.submitted"
+
+#define checkin(...) checkin_as(CHECKIN, __VA_ARGS__)
+#define checkout(...) checkout_as(CHECKOUT, __VA_ARGS__)
+#define tv_outcome(...) tv_outcome_as(TV_OUTCOME, __VA_ARGS__)
+#define m_checkin(...) checkin_as(M_CHECKIN, __VA_ARGS__)
+#define m_checkout(...) checkout_as(M_CHECKOUT, __VA_ARGS__)
+#define m_tv_outcome(...) tv_outcome_as(M_TV_OUTCOME, __VA_ARGS__)
+
+static void checkin_as(const char *type, char *id, const char *so, const char *team)
 {
-    send_ev(id, "execution.checkin.completed", so,
+    send_ev(id, type, so,
          "\"execution_id\":\"EXE-%s\",\"service_order_id\":\"%s\",\"team_id\":"
          "\"%s\",\"checked_in_at\":1767225600000,\"gps\":{\"lat\":48.85,"
          "\"lng\":2.35}", so, so, team);
 }
 
-static void checkout(char *id, const char *so, const char *team, bool completed)
+static void checkout_as(const char *type, char *id, const char *so,
+                        const char *team, bool completed)
 {
-    send_ev(id, "execution.checkout.completed", so,
+    send_ev(id, type, so,
          "\"execution_id\":\"EXE-%s\",\"service_order_id\":\"%s\",\"team_id\":"
          "\"%s\",\"checked_out_at\":1767229200000,\"completed\":%s,"
          "\"incompletion_reason\":%s", so, so, team, completed ? "true" : "false",
          completed ? "null" : "\"missing parts\"");
 }
 
-static void tv_outcome(char *id, const char *tv, const char *outcome,
-                       const char *modifications)
+static void tv_outcome_as(const char *type, char *id, const char *tv,
+                          const char *outcome, const char *modifications)
 {
-    send_ev(id, "projects.tv_outcome.recorded", tv,
+    send_ev(id, type, tv,
          "\"tv_service_order_id\":\"%s\",\"linked_installation_order_id\":null,"
          "\"outcome\":\"%s\",\"modifications\":%s,\"recorded_by\":\"tech-1\"",
          tv, outcome, modifications ? modifications : "null");
@@ -574,6 +597,234 @@ static void test_asg_reassign_after_tv(void)
     WAIT_OFFER("OFR-SO-SALE-R-1-1", "OFFERED", team);
 }
 
+/* ---- execution ---------------------------------------------------------- */
+
+#define WAIT_EXE(so, status)                                                   \
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="       \
+               " 'EXE-%s' AND status = '%s'", (so), (status))
+
+static void test_exe_records(void)
+{
+    char id[64];
+    sales_order("SALE-X", false);
+    WAIT_STATUS("SO-SALE-X-1", "READY_FOR_ASSIGNMENT");
+    confirm("SO-SALE-X-1", "P1", "T1");
+    WAIT_EXE("SO-SALE-X-1", "SCHEDULED");
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="
+               " 'EXE-SO-SALE-X-1' AND team_id = 'T1' AND scheduled_date = '2026-01-10'");
+    /* Check-out without check-in. */
+    m_checkout(id, "SO-SALE-X-1", "T1", true);
+    WAIT_REJECTED("execution", id);
+    /* Wrong team, unknown execution, bad GPS. */
+    m_checkin(id, "SO-SALE-X-1", "T2");
+    WAIT_REJECTED("execution", id);
+    m_checkin(id, "SO-SALE-NONE-1", "T1");
+    WAIT_REJECTED("execution", id);
+    send_ev(id, M_CHECKIN, "T1_SO-SALE-X-1",
+            "\"execution_id\":\"EXE-SO-SALE-X-1\",\"service_order_id\":"
+            "\"SO-SALE-X-1\",\"team_id\":\"T1\",\"checked_in_at\":"
+            "1767225600000,\"gps\":{\"lat\":148.85,\"lng\":2.35}");
+    WAIT_REJECTED("execution", id);
+    WAIT_EXE("SO-SALE-X-1", "SCHEDULED");
+    m_checkin(NULL, "SO-SALE-X-1", "T1");
+    WAIT_EXE("SO-SALE-X-1", "CHECKED_IN");
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="
+               " 'EXE-SO-SALE-X-1' AND visits = 1 AND gps_lat = 48.85"
+               " AND checked_in_at = '2026-01-01 00:00:00+00'");
+    /* No second check-in, no re-assignment while on site. */
+    m_checkin(id, "SO-SALE-X-1", "T1");
+    WAIT_REJECTED("execution", id);
+    send_ev(id, "assignments.assignment.confirmed", "P2_SO-SALE-X-1",
+            "\"service_order_id\":\"SO-SALE-X-1\",\"provider_id\":\"P2\","
+            "\"team_id\":\"T2\",\"confirmed_date\":\"2026-01-11\","
+            "\"confirmed_time_start\":\"08:00\",\"confirmed_time_end\":\"12:00\"");
+    WAIT_REJECTED("execution", id);
+    /* Incomplete without a reason is refused; then the complete one. */
+    send_ev(id, M_CHECKOUT, "T1_SO-SALE-X-1",
+            "\"execution_id\":\"EXE-SO-SALE-X-1\",\"service_order_id\":"
+            "\"SO-SALE-X-1\",\"team_id\":\"T1\",\"checked_out_at\":"
+            "1767229200000,\"completed\":false,\"incompletion_reason\":null");
+    WAIT_REJECTED("execution", id);
+    m_checkout(NULL, "SO-SALE-X-1", "T1", true);
+    WAIT_EXE("SO-SALE-X-1", "CHECKED_OUT");
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="
+               " 'EXE-SO-SALE-X-1' AND completed");
+    m_checkout(id, "SO-SALE-X-1", "T1", true);
+    WAIT_REJECTED("execution", id);
+    /* Orchestration saw only the reports execution accepted. */
+    WAIT_STATUS("SO-SALE-X-1", "COMPLETED");
+    CU_ASSERT_EQUAL(on_topic(NULL, CHECKIN, "\"execution_id\":\"EXE-SO-SALE-X-1\"",
+                             NULL, NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(NULL, CHECKOUT, "\"execution_id\":\"EXE-SO-SALE-X-1\"",
+                             "\"completed\":true", NULL), 1);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="
+               " 'orchestration' AND event_type LIKE 'execution.%%' AND"
+               " convert_from(original_value, 'UTF8') LIKE '%%SO-SALE-X-1%%'");
+}
+
+static void test_exe_tv_outcome(void)
+{
+    char id[64];
+    sales_order("SALE-T", true);
+    WAIT_STATUS("SO-SALE-T-1", "BLOCKED");
+    confirm("SO-SALE-T-1-TV", "P1", "T1");
+    WAIT_EXE("SO-SALE-T-1-TV", "SCHEDULED");
+    m_tv_outcome(id, "SO-SALE-T-1-TV", "YES", NULL);
+    WAIT_REJECTED("execution", id);
+    m_checkin(NULL, "SO-SALE-T-1-TV", "T1");
+    WAIT_EXE("SO-SALE-T-1-TV", "CHECKED_IN");
+    m_tv_outcome(NULL, "SO-SALE-T-1-TV", "YES", NULL);
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="
+               " 'EXE-SO-SALE-T-1-TV' AND tv_outcome = 'YES'");
+    m_tv_outcome(id, "SO-SALE-T-1-TV", "NO", NULL);
+    WAIT_REJECTED("execution", id);
+    WAIT_STATUS("SO-SALE-T-1", "READY_FOR_ASSIGNMENT");
+}
+
+/* ---- erp ---------------------------------------------------------------- */
+
+static void closed(char *id, const char *so, const char *provider,
+                   const char *amount, bool accepted)
+{
+    send_ev(id, "projects.service_order.closed", so,
+            "\"service_order_id\":\"%s\",\"project_id\":\"PRJ-ERP\","
+            "\"provider_id\":\"%s\",\"team_id\":\"T1\",\"customer_amount\":"
+            "{\"value\":100.0,\"currency\":\"EUR\"},\"provider_amount\":"
+            "{\"value\":%s,\"currency\":\"EUR\"},\"wcf_accepted\":%s,"
+            "\"warranty_start_date\":\"2026-01-05\"",
+            so, provider, amount, accepted ? "true" : "false");
+}
+
+static void test_erp_payment_once(void)
+{
+    char id[64], last[4096];
+    /* SO-SALE-Y-1 was closed by orchestration in an earlier test. */
+    WAIT_EQ(1, "SELECT count(*) FROM erp_payment WHERE service_order_id ="
+               " 'SO-SALE-Y-1' AND provider_id = 'P2' AND amount = 800"
+               " AND currency = 'EUR'");
+    closed(NULL, "SO-ERP-1", "P7", "321.5", true);
+    WAIT_EQ(1, "SELECT count(*) FROM erp_payment WHERE service_order_id ="
+               " 'SO-ERP-1' AND amount = 321.50 AND completion_date = '2026-01-05'");
+    /* The same order closed again (another event): ignored, not paid twice. */
+    closed(id, "SO-ERP-1", "P7", "999", true);
+    WAIT_EQ(1, "SELECT count(*) FROM yard_inbox WHERE consumer_group = 'erp'"
+               " AND event_id = '%s'", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    WAIT_EQ(1, "SELECT count(*) FROM erp_payment WHERE service_order_id = 'SO-ERP-1'"
+               " AND amount = 321.50");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.erp.payment_ready",
+                             "\"service_order_id\":\"SO-ERP-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"amount\":{\"value\":321.5,\"currency\":\"EUR\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"completion_date\":\"2026-01-05\""));
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.erp.payment_ready",
+                             "\"service_order_id\":\"SO-SALE-Y-1\"",
+                             "\"provider_id\":\"P2\"", NULL), 1);
+    /* Not accepted, negative: rejected, nothing paid. */
+    closed(id, "SO-ERP-2", "P7", "10", false);
+    WAIT_REJECTED("erp", id);
+    closed(id, "SO-ERP-3", "P7", "-10", true);
+    WAIT_REJECTED("erp", id);
+    WAIT_EQ(0, "SELECT count(*) FROM erp_payment WHERE service_order_id IN"
+               " ('SO-ERP-2', 'SO-ERP-3')");
+}
+
+/* ---- contracts ---------------------------------------------------------- */
+
+static void esign(char *id, const char *type, const char *doc, bool accepted)
+{
+    send_ev(id, "integration.esign.contract_signed", doc,
+            "\"document_type\":\"%s\",\"document_id\":\"%s\","
+            "\"customer_accepted\":%s,\"signed_at\":1767232800000",
+            type, doc, accepted ? "true" : "false");
+}
+
+#define WAIT_WCF(so, status)                                                   \
+    WAIT_EQ(1, "SELECT count(*) FROM ctr_wcf WHERE wcf_id = 'WCF-%s' AND"       \
+               " status = '%s'", (so), (status))
+
+static void test_ctr_signatures(void)
+{
+    char id[64], last[4096];
+    /* SO-SALE-X-1 was completed in the execution test. */
+    WAIT_WCF("SO-SALE-X-1", "PENDING_SIGNATURE");
+    /* No form for a check-out orchestration refused. */
+    WAIT_EQ(0, "SELECT count(*) FROM ctr_wcf WHERE service_order_id = 'SO-SALE-B-1-TV'");
+    esign(id, "WCF", "WCF-NOPE", true);
+    WAIT_REJECTED("contracts", id);
+    esign(id, "INVOICE", "WCF-SO-SALE-X-1", true);
+    WAIT_DEAD("contracts", id);
+    esign(NULL, "WCF", "WCF-SO-SALE-X-1", true);
+    WAIT_WCF("SO-SALE-X-1", "ACCEPTED");
+    CU_ASSERT_EQUAL(on_topic(last, "contracts.wcf.signed",
+                             "\"wcf_id\":\"WCF-SO-SALE-X-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"execution_id\":\"EXE-SO-SALE-X-1\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"customer_accepted\":true"));
+    /* which closes the order */
+    WAIT_STATUS("SO-SALE-X-1", "CLOSED");
+    esign(id, "WCF", "WCF-SO-SALE-X-1", false);
+    WAIT_REJECTED("contracts", id);
+    /* The project's contract lists its orders. */
+    WAIT_EQ(1, "SELECT count(*) FROM ctr_contract WHERE contract_id = 'CTR-PRJ-SALE-A'"
+               " AND status = 'PENDING_SIGNATURE'");
+    WAIT_EQ(3, "SELECT count(*) FROM ctr_contract_order WHERE contract_id ="
+               " 'CTR-PRJ-SALE-A'");
+    esign(NULL, "CONTRACT", "CTR-PRJ-SALE-A", true);
+    WAIT_EQ(1, "SELECT count(*) FROM ctr_contract WHERE contract_id = 'CTR-PRJ-SALE-A'"
+               " AND status = 'SIGNED' AND signed_at = '2026-01-01 02:00:00+00'");
+    CU_ASSERT_EQUAL(on_topic(last, "contracts.contract.signed",
+                             "\"contract_id\":\"CTR-PRJ-SALE-A\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"service_order_ids\":[\"SO-SALE-A-1\","
+                                        "\"SO-SALE-A-1-TV\",\"SO-SALE-A-2\"]"));
+    esign(id, "CONTRACT", "CTR-PRJ-SALE-A", true);
+    WAIT_REJECTED("contracts", id);
+}
+
+/* ---- the saga ----------------------------------------------------------- */
+
+static void test_saga_tv_yes(void)
+{
+    char last[4096];
+    const char *tv_team = expected_team("SO-SALE-S-1-TV");
+    sales_order("SALE-S", true);
+    WAIT_OFFER("OFR-SO-SALE-S-1-TV-1", "OFFERED", tv_team);
+    WAIT_STATUS("SO-SALE-S-1", "BLOCKED");
+    respond(NULL, "OFR-SO-SALE-S-1-TV-1", "ACCEPTED", NULL);
+    WAIT_STATUS("SO-SALE-S-1-TV", "ASSIGNED");
+    WAIT_EXE("SO-SALE-S-1-TV", "SCHEDULED");
+    m_checkin(NULL, "SO-SALE-S-1-TV", tv_team);
+    WAIT_EXE("SO-SALE-S-1-TV", "CHECKED_IN");
+    WAIT_STATUS("SO-SALE-S-1-TV", "IN_PROGRESS");
+    m_tv_outcome(NULL, "SO-SALE-S-1-TV", "YES", NULL);
+    m_checkout(NULL, "SO-SALE-S-1-TV", tv_team, true);
+    WAIT_STATUS("SO-SALE-S-1-TV", "COMPLETED");
+    WAIT_STATUS("SO-SALE-S-1", "READY_FOR_ASSIGNMENT");
+    /* The installation goes to the TV's team. */
+    WAIT_OFFER("OFR-SO-SALE-S-1-1", "OFFERED", tv_team);
+    respond(NULL, "OFR-SO-SALE-S-1-1", "ACCEPTED", NULL);
+    WAIT_STATUS("SO-SALE-S-1", "ASSIGNED");
+    WAIT_EXE("SO-SALE-S-1", "SCHEDULED");
+    m_checkin(NULL, "SO-SALE-S-1", tv_team);
+    WAIT_STATUS("SO-SALE-S-1", "IN_PROGRESS");
+    m_checkout(NULL, "SO-SALE-S-1", tv_team, true);
+    WAIT_STATUS("SO-SALE-S-1", "COMPLETED");
+    WAIT_WCF("SO-SALE-S-1", "PENDING_SIGNATURE");
+    esign(NULL, "WCF", "WCF-SO-SALE-S-1", true);
+    WAIT_STATUS("SO-SALE-S-1", "CLOSED");
+    WAIT_EQ(1, "SELECT count(*) FROM erp_payment WHERE service_order_id ="
+               " 'SO-SALE-S-1' AND amount = 800 AND provider_id = '%s'",
+            strcmp(tv_team, "T1") == 0 ? "P1" : "P2");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.erp.payment_ready",
+                             "\"service_order_id\":\"SO-SALE-S-1\"", NULL, NULL), 1);
+    /* The whole path in the installation's history. */
+    WAIT_EQ(1, "SELECT count(*) FROM (SELECT string_agg(new_status, '>' ORDER BY id) s"
+               " FROM orch_status_history WHERE service_order_id = 'SO-SALE-S-1') x"
+               " WHERE s = 'BLOCKED>READY_FOR_ASSIGNMENT>ASSIGNED>IN_PROGRESS>"
+               "COMPLETED>CLOSED'");
+    /* Nothing of this order was dead-lettered by any plugin. */
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE"
+               " convert_from(original_value, 'UTF8') LIKE '%%SALE-S-%%'");
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -591,6 +842,13 @@ int main(void)
         {"assignment: date negotiation fails after 3 rounds", test_asg_negotiation_fails},
         {"assignment: installation goes to the team that did the TV",
          test_asg_reassign_after_tv},
+        {"execution: records, check-in/check-out rules, check-out without check-in",
+         test_exe_records},
+        {"execution: TV outcome only after check-in, once", test_exe_tv_outcome},
+        {"erp: payment_ready once per closed order", test_erp_payment_once},
+        {"contracts: WCF after COMPLETED, signatures drive orchestration",
+         test_ctr_signatures},
+        {"saga: TV YES to payment across all plugins", test_saga_tv_yes},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("domain", suite_init, suite_clean, tests);
