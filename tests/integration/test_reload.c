@@ -13,7 +13,13 @@
  *     refused, reported in status, and the running version keeps handling;
  *  3. add a plugin, change only its settings, remove it: each does what it
  *     should, the untouched plugin's group is never rebalanced;
- *  4. 100 reload cycles: open fds and RSS stay bounded.
+ *  4. 100 reload cycles: open fds and RSS stay bounded;
+ *  5. a SIGHUP during a reload is refused, not queued;
+ *  6. host settings: log_level changes live, workers is reported as
+ *     needing a restart;
+ *  7. `switchyard status [--json]` and `switchyard reload`;
+ *  8. the host stops cleanly (exit 0; in a sanitizer build LeakSanitizer
+ *     checks the whole run at exit).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +56,7 @@ static PGconn *admin, *db;
 static th_broker *broker;
 static char *dir, *plugdir, *outside;
 static char sock[512];
+static char hostini[4096];
 static pid_t host = -1;
 
 /* ---- files ---------------------------------------------------------------- */
@@ -326,7 +333,6 @@ static int suite_init(void)
     mkdir(p, 0755);
     plugdir = strdup(p);
     snprintf(sock, sizeof sock, "%s/control.sock", dir);
-    char hostini[4096];
     snprintf(hostini, sizeof hostini,
              "[host]\nworkers = 4\nbatch_size = 64\nplugin_dir = %s\n"
              "control_socket = %s\nshutdown_timeout_ms = 20000\n\n"
@@ -647,6 +653,11 @@ static void cycle(int i)
     CU_ASSERT_TRUE(ok);
 }
 
+/* The host's connections to its database (asked on the test's own). */
+static const char *const conns_sql =
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'reload'"
+    " AND pid <> pg_backend_pid()";
+
 static void test_cycles_bounded(void)
 {
     /* Under traffic; measured at quiet points (stream stopped and drained)
@@ -658,6 +669,7 @@ static void test_cycles_bounded(void)
     producer_stop(&pr);
     check_exactly_once();
     long fd0 = count_fds(), rss0 = rss_kb(), th0 = threads();
+    long long conns0 = th_sql_num(db, conns_sql);
     producer_start(&pr, SLOW_RATE);
     long long t = yard_test_now_ms();
     for (int i = 0; i < CYCLES; i++)
@@ -666,16 +678,151 @@ static void test_cycles_bounded(void)
     producer_stop(&pr);
     check_exactly_once();
     long fd1 = count_fds(), rss1 = rss_kb(), th1 = threads();
+    long long conns1 = th_sql_num(db, conns_sql);
     printf("\n  %d reload cycles in %lld ms: fds %ld -> %ld, threads %ld -> "
-           "%ld, RSS %ld kB -> %ld kB (%+ld kB)\n",
-           CYCLES, t, fd0, fd1, th0, th1, rss0, rss1, rss1 - rss0);
+           "%ld, RSS %ld kB -> %ld kB (%+ld kB), host DB connections %lld -> "
+           "%lld\n",
+           CYCLES, t, fd0, fd1, th0, th1, rss0, rss1, rss1 - rss0, conns0,
+           conns1);
+    CU_ASSERT_EQUAL(conns1, conns0);
     CU_ASSERT_TRUE(fd1 >= fd0 - FD_SLACK && fd1 <= fd0 + FD_SLACK);
     CU_ASSERT_EQUAL(th1, th0);
     CU_ASSERT_TRUE(rss1 - rss0 < RSS_GROWTH_MAX_KB);
     CU_ASSERT_EQUAL(log_count("partitions revoked", "group=main"), 0);
 }
 
-/* ---- 5. a clean stop ------------------------------------------------------------------------------ */
+/* ---- 5. overlapping reloads ---------------------------------------------------------------------- */
+
+static void *reload_thread(void *arg)
+{
+    reload_ctl(arg, 4096);
+    return NULL;
+}
+
+/* A reload from the control socket is draining a backlog when SIGHUP asks
+ * for another: the second is refused (and logged), not queued. */
+static void test_overlap_refused(void)
+{
+    producer pr;
+    producer_start(&pr, STREAM_RATE);
+    int refused = 0, tries = 0;
+    for (; tries < 10 && !refused; tries++) {
+        usleep(1000000); /* let a backlog build up */
+        char v[32];
+        plugin_str("main", "version", v, sizeof v);
+        CU_ASSERT_TRUE(install(strcmp(v, "1.0.0") == 0 ? "reload_v2.so"
+                                                        : "reload_v1.so",
+                               "reload.so"));
+        int before = log_count("reload refused: another reload is running", NULL);
+        static char res[4096];
+        pthread_t t;
+        pthread_create(&t, NULL, reload_thread, res);
+        usleep(20000);
+        kill(host, SIGHUP);
+        pthread_join(t, NULL);
+        usleep(200000); /* the SIGHUP reload, if it ran after all */
+        refused = log_count("reload refused: another reload is running", NULL) -
+                  before;
+    }
+    producer_stop(&pr);
+    printf("\n  overlapping SIGHUP refused after %d tries\n", tries);
+    CU_ASSERT_TRUE(refused > 0);
+    check_exactly_once();
+}
+
+/* ---- 6. host settings --------------------------------------------------------------------------- */
+
+/* log_level changes live; workers needs a restart and says so. */
+static void test_host_settings(void)
+{
+    producer pr;
+    producer_start(&pr, SLOW_RATE);
+    char text[4200], res[4096];
+    snprintf(text, sizeof text, "%s", hostini);
+    char *w = strstr(text, "workers = 4");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    memcpy(w, "workers = 2", 11);
+    char *k = strstr(text, "[kafka]");
+    memmove(k + 17, k, strlen(k) + 1);
+    memcpy(k, "log_level = warn\n", 17);
+    CU_ASSERT_TRUE(write_conf("host.ini", text));
+    CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res, "1 setting(s) need a restart"));
+    CU_ASSERT_EQUAL(log_count("cannot change while running", "workers"), 1);
+    printf("\n  %s", res);
+    /* Now at warn: an unchanged reload logs no info line. */
+    int before = log_count("reload finished", NULL);
+    CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
+    CU_ASSERT_EQUAL(log_count("reload finished", NULL), before);
+    /* Still not applied: said again. */
+    CU_ASSERT_EQUAL(log_count("cannot change while running", "workers"), 2);
+    CU_ASSERT_TRUE(write_conf("host.ini", hostini));
+    CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
+    CU_ASSERT_EQUAL(log_count("reload finished", NULL), before + 1);
+    CU_ASSERT_PTR_NULL(strstr(res, "need a restart"));
+    CU_ASSERT_TRUE(still_handling());
+    producer_stop(&pr);
+    check_exactly_once();
+    printf("\n");
+}
+
+/* ---- 7. the command line ------------------------------------------------------------------------ */
+
+/* Run `switchyard ARGS`, its stdout into out; returns the exit status. */
+static int run_cli(const char *args, char *out, size_t len)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", YARD_SWITCHYARD_BIN, args);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, len - 1, f) : 0;
+    out[n] = '\0';
+    int st = f ? pclose(f) : -1;
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void)
+{
+    struct stat sb;
+    CU_ASSERT_EQUAL(lstat(sock, &sb), 0);
+    CU_ASSERT_TRUE(S_ISSOCK(sb.st_mode));
+    CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600);
+
+    static char out[65536];
+    char args[1200];
+    /* The socket found through the configuration. */
+    snprintf(args, sizeof args, "status --conf-dir %s", dir);
+    CU_ASSERT_EQUAL(run_cli(args, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "main"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "reloads:"));
+    printf("\n%s", out);
+
+    snprintf(args, sizeof args, "status --json --socket %s", sock);
+    CU_ASSERT_EQUAL(run_cli(args, out, sizeof out), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    CU_ASSERT_TRUE(json_is_array(json_object_get(j, "plugins")));
+    json_t *p = json_array_get(json_object_get(j, "plugins"), 0);
+    const char *keys[] = {"name", "version", "abi", "generation", "loaded_at",
+                          "handled", "last_reload"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        CU_ASSERT_PTR_NOT_NULL(json_object_get(p, keys[i]));
+    CU_ASSERT_TRUE(json_is_integer(json_object_get(j, "reloads_failed")));
+    json_decref(j);
+
+    long long before = status_num("reloads");
+    snprintf(args, sizeof args, "reload --socket %s", sock);
+    CU_ASSERT_EQUAL(run_cli(args, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "reload ok"));
+    CU_ASSERT_EQUAL(status_num("reloads"), before + 1);
+
+    /* A refused reload: exit status 1 and the reason. */
+    CU_ASSERT_TRUE(write_conf("70-broken.ini", "[plugin]\npath =\n"));
+    CU_ASSERT_EQUAL(run_cli(args, out, sizeof out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "70-broken.ini:2"));
+    remove_conf("70-broken.ini");
+    printf("  %s", out);
+}
+
+/* ---- 8. a clean stop ------------------------------------------------------------------------------ */
 
 /* Exit status 0 after all of the above; with -DSWITCHYARD_SANITIZE=ON the
  * host's LeakSanitizer checks at exit and would fail the exit status and
@@ -705,6 +852,10 @@ int main(void)
         {"add, settings-only change, remove; others undisturbed",
          test_add_settings_remove},
         {"100 reload cycles: fds, threads and RSS bounded", test_cycles_bounded},
+        {"overlapping reloads are refused", test_overlap_refused},
+        {"host settings: log_level live, workers needs a restart",
+         test_host_settings},
+        {"switchyard status [--json] and reload; socket mode 0600", test_cli},
         {"clean stop: exit 0, no sanitizer report", test_clean_stop},
         CU_TEST_INFO_NULL,
     };
