@@ -6,7 +6,8 @@
 #   component  deb               rpm                what
 #   switchyard switchyard        switchyard         host, plugins, schemas,
 #                                                   sql, config, unit, man
-#   dev        switchyard-dev    switchyard-devel   SDK header, .pc, template
+#   dev        switchyard-dev    switchyard-devel   SDK header, .pc, test kit,
+#                                                   template, plugin guide
 #
 # Build them with
 #   cmake -S . -B build-pkg -DCMAKE_INSTALL_PREFIX=/usr -DSWITCHYARD_TESTS=OFF
@@ -99,6 +100,27 @@ configure_file(${PKG_SRC}/switchyard-sdk.pc.in ${PKG_OUT}/switchyard-sdk.pc
 # directory, so the dev package is architecture specific.
 install(FILES ${PKG_OUT}/switchyard-sdk.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+# The test kit is a static archive holding the host; its .pc names the
+# libraries the host links (all of them public, so that pkg-config and
+# CMake's imported targets link a test without --static).
+set(TESTKIT_REQUIRES "rdkafka libpq jansson inih uuid")
+if(SYSTEMD_FOUND)
+  string(APPEND TESTKIT_REQUIRES " libsystemd")
+endif()
+if(MICROHTTPD_FOUND)
+  string(APPEND TESTKIT_REQUIRES " libmicrohttpd")
+endif()
+set(TESTKIT_LIBDIR ${CMAKE_INSTALL_FULL_LIBDIR})
+set(TESTKIT_INCLUDEDIR ${CMAKE_INSTALL_FULL_INCLUDEDIR})
+configure_file(${PKG_SRC}/switchyard-testkit.pc.in
+               ${PKG_OUT}/switchyard-testkit.pc @ONLY)
+install(FILES ${PKG_OUT}/switchyard-testkit.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+# The same for the build tree (tests, and authors working from a checkout).
+set(TESTKIT_LIBDIR ${CMAKE_BINARY_DIR}/testkit)
+set(TESTKIT_INCLUDEDIR ${PROJECT_SOURCE_DIR}/sdk/include)
+configure_file(${PKG_SRC}/switchyard-testkit.pc.in
+               ${PKG_OUT}/uninstalled/switchyard-testkit.pc @ONLY)
 if(EXISTS ${PROJECT_SOURCE_DIR}/sdk/template/CMakeLists.txt)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/template/
           DESTINATION ${SWITCHYARD_DATA_INSTALL_DIR}/template COMPONENT dev)
@@ -130,8 +152,10 @@ domain plugins that hold only business logic.
 This package has the switchyard daemon, its systemd unit, default
 configuration and manual pages.")
 set(SY_DESC_DEV "The plugin SDK of Switchyard: the <switchyard/sdk.h>
-header, the switchyard-sdk pkg-config file, and a template of a
-sales-system adapter plugin with its configuration and test.")
+header and the switchyard-sdk pkg-config file; the test kit
+(libswitchyard-testkit, <switchyard/testkit.h>), which runs a plugin in a
+real host on an embedded PostgreSQL and Kafka from a test; and a template
+of a sales-system adapter plugin with its configuration and tests.")
 
 # Debian
 set(CPACK_DEB_COMPONENT_INSTALL ON)
@@ -147,10 +171,15 @@ set(CPACK_DEBIAN_SWITCHYARD_PACKAGE_RECOMMENDS "postgresql")
 set(CPACK_DEBIAN_SWITCHYARD_DESCRIPTION "${SY_DESC_HOST}")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME switchyard-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "pkg-config")
+# The test kit's .pc requires the host's libraries' .pc files.
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "pkg-config, librdkafka-dev, libpq-dev, libjansson-dev, libinih-dev, uuid-dev, libsystemd-dev")
+if(MICROHTTPD_FOUND)
+  string(APPEND CPACK_DEBIAN_DEV_PACKAGE_DEPENDS ", libmicrohttpd-dev")
+endif()
 # The template builds with cmake and parses JSON with jansson.
-set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS
-    "switchyard (= ${PROJECT_VERSION}-1), cmake, libjansson-dev")
+# The template builds with cmake; the test kit runs PostgreSQL's server.
+set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "postgresql")
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "switchyard (= ${PROJECT_VERSION}-1), cmake")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "${SY_DESC_DEV}")
 foreach(s postinst prerm postrm conffiles)
   configure_file(${PKG_SRC}/deb/${s} ${PKG_OUT}/deb/${s} @ONLY
@@ -179,7 +208,8 @@ set(CPACK_RPM_DEV_PACKAGE_NAME switchyard-devel)
 set(CPACK_RPM_DEV_FILE_NAME RPM-DEFAULT)
 set(CPACK_RPM_DEV_PACKAGE_SUMMARY "Switchyard plugin SDK")
 set(CPACK_RPM_DEV_PACKAGE_DESCRIPTION "${SY_DESC_DEV}")
-set(CPACK_RPM_DEV_PACKAGE_REQUIRES "pkgconfig")
+set(CPACK_RPM_DEV_PACKAGE_REQUIRES
+    "pkgconfig, librdkafka-devel, libpq-devel, jansson-devel, inih-devel, libuuid-devel, systemd-devel")
 foreach(s pre post preun postun)
   configure_file(${PKG_SRC}/rpm/${s} ${PKG_OUT}/rpm/${s} @ONLY)
 endforeach()
@@ -214,7 +244,8 @@ if(SWITCHYARD_TESTS)
   add_test(NAME sdk_template
     COMMAND ${PKG_SRC}/../tests/packaging/test_template.sh
             ${PROJECT_SOURCE_DIR}/sdk/template ${PKG_OUT}/uninstalled
-            ${CMAKE_BINARY_DIR}/sdk-template)
+            ${CMAKE_BINARY_DIR}/sdk-template
+            "$<$<BOOL:${SWITCHYARD_SANITIZE}>:-fsanitize=address,undefined>")
   set_tests_properties(sdk_template PROPERTIES LABELS "sdk" TIMEOUT 120)
   add_test(NAME packaging
     COMMAND ${PKG_SRC}/../tests/packaging/test_packages.sh

@@ -61,6 +61,9 @@ echo "$devcontents" | grep -qx ./usr/include/switchyard/sdk.h &&
     pass "dev has sdk.h" || fail "dev lacks sdk.h"
 echo "$devcontents" | grep -q '/pkgconfig/switchyard-sdk.pc$' &&
     pass "dev has switchyard-sdk.pc" || fail "dev lacks switchyard-sdk.pc"
+for f in switchyard/testkit.h libswitchyard-testkit.a switchyard-testkit.pc; do
+    echo "$devcontents" | grep -q "/$f\$" && pass "dev has $f" || fail "dev lacks $f"
+done
 echo "$devcontents" | grep -qx ./usr/share/switchyard/template/CMakeLists.txt &&
     pass "dev has the plugin template" || fail "dev lacks the plugin template"
 echo "$devcontents" | grep -q '^./usr/bin/' && fail "dev ships a binary" ||
@@ -98,7 +101,7 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
         if "$src/tests/packaging/test_template.sh" \
                 /usr/share/switchyard/template "" "$work/template" \
                 >"$work.template.log" 2>&1; then
-            pass "installed template builds and passes its test"
+            pass "installed template builds and passes its tests (test kit too)"
         else
             cat "$work.template.log"; fail "installed template"
         fi
