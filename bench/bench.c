@@ -540,6 +540,25 @@ static void host_start(host_run *h, const char *dbname, const char *in,
     }
 }
 
+/* Wait until the host's log has a line containing `what`. */
+static void host_wait_log(host_run *h, const char *what)
+{
+    char log[600], line[2048];
+    snprintf(log, sizeof log, "%s/host.log", h->dir);
+    for (int i = 0; i < 3000; i++) {
+        FILE *f = fopen(log, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, what)) {
+                fclose(f);
+                return;
+            }
+        if (f)
+            fclose(f);
+        usleep(10000);
+    }
+    die("host", what);
+}
+
 /* Seconds from spawn until the log says "host started". */
 static double host_ready(host_run *h)
 {
@@ -661,7 +680,8 @@ static void bench_h3(int rate_per_s, int run)
     host_run h;
     host_start(&h, dbname, in, out);
     host_ready(&h);
-    sleep(5); /* the group join */
+    host_wait_log(&h, "partitions assigned"); /* offer load after the join */
+    sleep(1);
 
     long long n = (long long)rate_per_s * LAT_SECONDS;
     rd_kafka_t *p = producer("0");
