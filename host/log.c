@@ -73,6 +73,42 @@ static void put_raw(char *buf, size_t *pos, const char *s)
     *pos += n;
 }
 
+/* Mask what follows "password" (password=..., "password":"...") and the
+ * password of URI user info (scheme://user:password@host) in place, so
+ * that a connection string that reaches a log line carries no secret. */
+static void redact(char *buf, size_t len)
+{
+    static const char *const ends = " \t\"'\\&,;}";
+    for (size_t i = 0; i + 8 <= len; i++) {
+        if (strncasecmp(buf + i, "password", 8) != 0)
+            continue;
+        size_t p = i + 8;
+        while (p < len && (buf[p] == ' ' || buf[p] == '"' || buf[p] == '\\'))
+            p++;
+        if (p >= len || (buf[p] != '=' && buf[p] != ':'))
+            continue;
+        p++;
+        while (p < len && (buf[p] == ' ' || buf[p] == '"' || buf[p] == '\\' ||
+                           buf[p] == '\''))
+            p++;
+        for (; p < len && !strchr(ends, buf[p]); p++)
+            buf[p] = '*';
+        i = p;
+    }
+    for (char *s = buf; (s = strstr(s, "://")) != NULL && s < buf + len;) {
+        s += 3;
+        char *at = s, *colon = NULL;
+        while (at < buf + len && *at != '@' && *at != '/' && !strchr(ends, *at)) {
+            if (*at == ':' && !colon)
+                colon = at;
+            at++;
+        }
+        if (at < buf + len && *at == '@' && colon)
+            for (char *q = colon + 1; q < at; q++)
+                *q = '*';
+    }
+}
+
 static void emit(yard_log_level level, const char *msg, va_list *pairs)
 {
     char buf[LOG_LINE_MAX];
@@ -120,6 +156,8 @@ static void emit(yard_log_level level, const char *msg, va_list *pairs)
     }
     if (json)
         buf[pos++] = '}';
+    buf[pos] = '\0';
+    redact(buf, pos);
     buf[pos++] = '\n';
     /* One write per record keeps lines whole across threads. */
     ssize_t w = write(STDERR_FILENO, buf, pos);
