@@ -93,9 +93,12 @@ static bool check_nonempty(const char *v, char *why, size_t whylen)
     return false;
 }
 
-/* HOST:PORT, the host part possibly a bracketed IPv6 address. */
+/* HOST:PORT, the host part possibly a bracketed IPv6 address; "off" or
+ * an empty value turn the endpoint off. */
 static bool check_listen(const char *v, char *why, size_t whylen)
 {
+    if (!*v || strcmp(v, "off") == 0)
+        return true;
     const char *colon = strrchr(v, ':');
     bool ok = colon && colon > v && colon[1] != '\0';
     unsigned long port = 0;
@@ -194,7 +197,8 @@ static const yard_conf_key retry_keys[] = {
 static const yard_conf_key http_keys[] = {
     {.name = "listen", .type = YARD_CONF_STRING, .def = "127.0.0.1:9464",
      .offset = CFG(http_listen), .check = check_listen,
-     .help = "HOST:PORT of the metrics and health endpoints"},
+     .help = "HOST:PORT of the metrics and health endpoints (/metrics, "
+             "/healthz, /readyz, /plugins); \"off\" or empty: none"},
 };
 
 static const yard_conf_key plugin_keys[] = {

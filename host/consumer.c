@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "pattern.h"
 
 #define POLL_MS 100
+#define YARD_STATS_INTERVAL_MS "2000" /* unless [kafka] says otherwise */
 #define PAUSE_POLL_MS 2 /* how often a pause looks at binding->inflight */
 #define DEFAULT_MAX_INFLIGHT 10000
 #define DEFAULT_MAX_EVENT_BYTES (1024 * 1024)
@@ -195,7 +200,9 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     /* Revoked: let in-flight events finish and commit before the partitions
      * move, so their next owner starts after the last committed effect. */
+    yard_health_idle(); /* waiting for the engine is not being stuck */
     wait_quiet(c);
+    yard_health_tick();
     rd_kafka_commit(rk, NULL, 0);
     pthread_mutex_lock(&c->mu);
     tracks_drop(c, parts);
@@ -285,7 +292,65 @@ static void submit(yard_consumer *c, rd_kafka_message_t *rkm)
     t->tail = j;
     c->held++;
     pthread_mutex_unlock(&c->mu);
+    yard_metrics_job(YARD_M_EVENTS_CONSUMED, job);
     yard_engine_submit(c->o.engine, job);
+}
+
+/* librdkafka statistics (statistics.interval.ms): broker connectivity for
+ * /readyz and switchyard_kafka_connected, and per-partition consumer lag.
+ * Runs on the thread that polls the client. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)opaque;
+    json_t *doc = json_loadb(json, len, 0, NULL);
+    if (!doc)
+        return 0;
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    bool consumer = type && strcmp(type, "consumer") == 0;
+    char group[256] = "";
+    size_t gl = sizeof group;
+    if (consumer && rd_kafka_conf_get(rd_kafka_conf(rk), "group.id", group,
+                                      &gl) != RD_KAFKA_CONF_OK)
+        group[0] = '\0';
+    char client[300], cond[320];
+    snprintf(client, sizeof client, consumer ? "consumer %s" : "producer", group);
+    snprintf(cond, sizeof cond, "kafka %s", client);
+    bool up = false;
+    const char *name;
+    json_t *v;
+    json_object_foreach(json_object_get(doc, "brokers"), name, v) {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (json_integer_value(json_object_get(v, "nodeid")) >= 0 && state &&
+            strcmp(state, "UP") == 0)
+            up = true;
+    }
+    yard_metric_set(YARD_M_KAFKA_CONNECTED, (const char *[]){client}, up);
+    yard_health_set(cond, up, "no connection to a broker is up");
+    json_t *t;
+    json_object_foreach(consumer ? json_object_get(doc, "topics") : NULL, name, t) {
+        const char *pname;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+            json_t *lag = json_object_get(p, "consumer_lag");
+            if (json_integer_value(json_object_get(p, "partition")) < 0 ||
+                !json_is_integer(lag) || json_integer_value(lag) < 0)
+                continue;
+            yard_metric_set(YARD_M_CONSUMER_LAG,
+                            (const char *[]){group, name, pname},
+                            (double)json_integer_value(lag));
+        }
+    }
+    json_decref(doc);
+    return 0; /* we do not keep json */
+}
+
+void yard_kafka_conf_stats(struct rd_kafka_conf_s *conf, const yard_config *cfg)
+{
+    char e[256];
+    if (!yard_config_kafka(cfg, "statistics.interval.ms"))
+        rd_kafka_conf_set(conf, "statistics.interval.ms", YARD_STATS_INTERVAL_MS,
+                          e, sizeof e);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
 }
 
 static void *consumer_main(void *arg)
@@ -294,7 +359,9 @@ static void *consumer_main(void *arg)
     char name[16]; /* the kernel's limit, NUL included */
     snprintf(name, sizeof name, "yard-c-%.8s", c->o.binding->conf->name);
     pthread_setname_np(pthread_self(), name);
+    yard_health_thread_start(name);
     while (!atomic_load(&c->stop)) {
+        yard_health_tick();
         pthread_mutex_lock(&c->mu);
         bool paused = atomic_load(&c->o.binding->paused);
         if (paused && !c->parked) {
@@ -339,6 +406,7 @@ static void *consumer_main(void *arg)
         }
         submit(c, rkm);
     }
+    yard_health_thread_end();
     return NULL;
 }
 
@@ -379,6 +447,7 @@ int yard_consumer_start(const yard_consumer_opts *o, yard_consumer **out,
         goto fail;
     }
     yard_kafka_conf_logging(conf);
+    yard_kafka_conf_stats(conf, o->cfg);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
@@ -388,6 +457,9 @@ int yard_consumer_start(const yard_consumer_opts *o, yard_consumer **out,
         goto fail;
     }
     rd_kafka_poll_set_consumer(c->rk);
+    char cond[320];
+    snprintf(cond, sizeof cond, "kafka consumer %s", pc->group);
+    yard_health_set(cond, false, "connecting");
 
     const sy_plugin_desc *d = yard_plugin_desc(o->binding->plugin);
     const char **pats = calloc(d->n_subscriptions, sizeof *pats);
@@ -497,6 +569,9 @@ void yard_consumer_close(yard_consumer *c)
     rd_kafka_commit(c->rk, NULL, 0);
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    char cond[320];
+    snprintf(cond, sizeof cond, "kafka consumer %s", c->o.binding->conf->group);
+    yard_health_forget(cond);
     pthread_mutex_lock(&c->mu);
     tracks_drop(c, NULL);
     pthread_mutex_unlock(&c->mu);

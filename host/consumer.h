@@ -53,6 +53,9 @@ void yard_consumer_close(yard_consumer *c);
 /* librdkafka's log lines into ours (shared with relay.c). */
 struct rd_kafka_conf_s;
 void yard_kafka_conf_logging(struct rd_kafka_conf_s *conf);
+/* librdkafka statistics into metrics and readiness (shared with relay.c):
+ * sets statistics.interval.ms unless [kafka] does. */
+void yard_kafka_conf_stats(struct rd_kafka_conf_s *conf, const yard_config *cfg);
 /* Apply [kafka] properties to a librdkafka conf; returns 0 or YARD_ECONFIG
  * naming the key. */
 int yard_kafka_conf_apply(struct rd_kafka_conf_s *conf, const yard_config *cfg,

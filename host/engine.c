@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "pattern.h"
 #include "store.h"
 
@@ -749,7 +751,9 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
     sy_ctx ctx = {.w = w, .job = j, .out = NULL};
     ctx.out_tail = &ctx.out;
     j->attempts++;
+    double t0 = yard_metrics_now();
     sy_result r = h(&ctx, &j->env.ev, yard_plugin_state(j->binding->plugin));
+    yard_metrics_handler(j, yard_metrics_now() - t0);
     *sql_rc = ctx.sql_rc;
     if (ctx.sql_rc)
         snprintf(err, errlen, "%s", ctx.sql_err);
@@ -840,6 +844,8 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
         if ((rc = yard_db_exec(w->conn, "ROLLBACK TO SAVEPOINT ev", err, errlen)))
             goto rollback;
         atomic_fetch_add(&j->binding->stats.retried, r == SY_RETRY);
+        if (r == SY_RETRY)
+            yard_metrics_job(YARD_M_EVENTS_RETRIED, j);
         if (r == SY_RETRY && j->attempts < j->binding->conf->retry.max_attempts) {
             /* Stop here: later events of this worker wait behind it, and
              * their inbox rows must not commit before they are handled. */
@@ -896,11 +902,22 @@ static void finish_slot(slot *s, yard_job_status status)
     yard_binding *b = j->binding;
     if (status == YARD_JOB_DONE) {
         switch (s->out) {
-        case OUT_OK: atomic_fetch_add(&b->stats.handled, 1); break;
-        case OUT_DUPLICATE: atomic_fetch_add(&b->stats.duplicates, 1); break;
-        case OUT_UNMATCHED: atomic_fetch_add(&b->stats.unmatched, 1); break;
+        case OUT_OK:
+            atomic_fetch_add(&b->stats.handled, 1);
+            yard_metrics_job(YARD_M_EVENTS_HANDLED, j);
+            yard_metrics_committed(j);
+            break;
+        case OUT_DUPLICATE:
+            atomic_fetch_add(&b->stats.duplicates, 1);
+            yard_metrics_job(YARD_M_EVENTS_DUPLICATE, j);
+            break;
+        case OUT_UNMATCHED:
+            atomic_fetch_add(&b->stats.unmatched, 1);
+            yard_metrics_job(YARD_M_EVENTS_UNMATCHED, j);
+            break;
         case OUT_DLQ:
             atomic_fetch_add(&b->stats.dead_lettered, 1);
+            yard_metrics_dead_letter(j, s->code);
             yard_log(YARD_LOG_WARN, "event dead-lettered", "plugin",
                      yard_plugin_name(b->plugin), "group", b->conf->group,
                      "event_id", j->derr.code ? NULL : j->env.ev.id,
@@ -945,6 +962,7 @@ static bool reconnect(yard_worker *w)
             return false;
         yard_log(YARD_LOG_WARN, "PostgreSQL unreachable, retrying", "error", err,
                  NULL);
+        yard_health_tick();
         sleep_ms(delay);
         delay = delay * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay * 2;
     }
@@ -965,8 +983,14 @@ static void run_batch(yard_worker *w, slot *s, size_t n)
         slots_reset(s + start, n - start);
         for (size_t i = start; i < n; i++)
             s[i].job->attempts = attempts[i];
+        double t0 = yard_metrics_now();
         int rc = try_batch(w, s + start, n - start, careful, &retry_at, err,
                            sizeof err);
+        const char *txn = rc == BATCH_DONE || rc == BATCH_RETRY_AT ? "commit"
+                          : rc == BATCH_CAREFUL                   ? "rollback"
+                                                                  : "error";
+        yard_metric_observe(YARD_M_TRANSACTION_DURATION, (const char *[]){txn},
+                            yard_metrics_now() - t0);
         if (rc == BATCH_CAREFUL) {
             careful = true;
             continue;
@@ -1014,14 +1038,17 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "yard-work-%u", w->idx);
     pthread_setname_np(pthread_self(), name);
+    yard_health_thread_start(name);
     yard_engine *e = w->e;
     slot *s = calloc(e->batch_size, sizeof *s);
     if (!s)
         abort(); /* nothing sensible to do without a few KiB at start */
     for (;;) {
         pthread_mutex_lock(&w->mu);
+        yard_health_idle();
         while (!w->head && !atomic_load(&e->stopping))
             pthread_cond_wait(&w->cv, &w->mu);
+        yard_health_tick();
         if (!w->head) {
             pthread_mutex_unlock(&w->mu);
             break;
@@ -1050,6 +1077,7 @@ static void *worker_main(void *arg)
         atomic_fetch_sub(&e->pending, n);
     }
     free(s);
+    yard_health_thread_end();
     return NULL;
 }
 

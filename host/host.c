@@ -14,7 +14,10 @@
 #include "consumer.h"
 #include "control.h"
 #include "engine.h"
+#include "health.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pattern.h"
 #include "plugin.h"
@@ -47,6 +50,9 @@ struct yard_host {
     yard_engine *engine;
     yard_relay *relay;
     yard_control *control;
+    yard_monitor *monitor; /* PostgreSQL readiness, outbox gauges */
+    yard_http *http;       /* /metrics, /healthz, /readyz, /plugins */
+    int collector;
     uint64_t next_gen;
     /* Held for a whole reload; a second one finds it taken and is refused. */
     pthread_mutex_t reload_mu;
@@ -268,6 +274,145 @@ static void start_control(yard_host *h)
                  NULL);
 }
 
+/* ---- metrics, health, the HTTP endpoint --------------------------------- */
+
+#define MONITOR_INTERVAL_MS 1000
+
+/* Scrape-time metrics from the plugin table. */
+static void plugin_counter(void *arg, const char *name, double v)
+{
+    yard_metric_set(YARD_M_PLUGIN_COUNTER,
+                    (const char *[]){(const char *)arg, name}, v);
+}
+
+static void collect(void *arg)
+{
+    yard_host *h = arg;
+    yard_metric_clear(YARD_M_PLUGIN_INFO);
+    yard_metric_clear(YARD_M_EVENTS_INFLIGHT);
+    yard_metric_clear(YARD_M_PLUGIN_COUNTER);
+    pthread_mutex_lock(&h->state_mu);
+    for (size_t i = 0; i < h->n; i++) {
+        const yard_binding *b = h->slots[i].binding;
+        const sy_plugin_desc *d = yard_plugin_desc(b->plugin);
+        char abi[32], gen[24];
+        snprintf(abi, sizeof abi, "%u.%u", (unsigned)d->abi_major,
+                 (unsigned)d->abi_minor);
+        snprintf(gen, sizeof gen, "%llu",
+                 (unsigned long long)yard_plugin_generation(b->plugin));
+        yard_metric_set(YARD_M_PLUGIN_INFO,
+                        (const char *[]){b->conf->name, d->version, abi, gen}, 1);
+        yard_metric_set(YARD_M_EVENTS_INFLIGHT,
+                        (const char *[]){b->conf->name, b->conf->group},
+                        atomic_load(&b->inflight));
+        yard_plugin_metric_each(b->plugin, plugin_counter, b->conf->name);
+    }
+    pthread_mutex_unlock(&h->state_mu);
+}
+
+/* /readyz: every enabled plugin of the current configuration is loaded. */
+static bool plugins_ready(void *arg, char *why, size_t whylen)
+{
+    yard_host *h = arg;
+    size_t pos = 0;
+    bool ok = true;
+    pthread_mutex_lock(&h->state_mu);
+    for (size_t i = 0; i < h->cfg->n_plugins; i++) {
+        const yard_plugin_conf *pc = &h->cfg->plugins[i];
+        if (!pc->enabled || slot_find(h, pc->name))
+            continue;
+        ok = false;
+        if (pos < whylen)
+            pos += (size_t)snprintf(why + pos, whylen - pos,
+                                    "plugin %s: enabled but not loaded (see "
+                                    "the log)\n",
+                                    pc->name);
+    }
+    pthread_mutex_unlock(&h->state_mu);
+    return ok;
+}
+
+/* /plugins: what runs, with its counters; disabled plugins too. */
+static char *plugins_json(void *arg)
+{
+    yard_host *h = arg;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&h->state_mu);
+    for (size_t i = 0; arr && i < h->n; i++) {
+        const yard_binding *b = h->slots[i].binding;
+        const sy_plugin_desc *d = yard_plugin_desc(b->plugin);
+        const yard_binding_stats *st = &b->stats;
+        char abi[32];
+        snprintf(abi, sizeof abi, "%u.%u", (unsigned)d->abi_major,
+                 (unsigned)d->abi_minor);
+        json_t *subs = json_array();
+        for (size_t k = 0; subs && k < d->n_subscriptions; k++)
+            json_array_append_new(subs, json_string(d->subscriptions[k].pattern));
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:o, s:{s:I, s:I, "
+                      "s:I, s:I, s:I, s:I, s:I}}",
+                      "name", b->conf->name, "version", d->version, "abi", abi,
+                      "generation",
+                      (json_int_t)yard_plugin_generation(b->plugin), "group",
+                      b->conf->group, "dlq_topic", b->conf->dlq_topic,
+                      "enabled", 1, "subscriptions", subs, "counts",
+                      "consumed", (json_int_t)atomic_load(&st->consumed),
+                      "handled", (json_int_t)atomic_load(&st->handled),
+                      "duplicates", (json_int_t)atomic_load(&st->duplicates),
+                      "unmatched", (json_int_t)atomic_load(&st->unmatched),
+                      "retried", (json_int_t)atomic_load(&st->retried),
+                      "dead_lettered",
+                      (json_int_t)atomic_load(&st->dead_lettered), "inflight",
+                      (json_int_t)atomic_load(&b->inflight)));
+    }
+    for (size_t i = 0; arr && i < h->cfg->n_plugins; i++) {
+        const yard_plugin_conf *pc = &h->cfg->plugins[i];
+        if (!pc->enabled)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name",
+                                                 pc->name, "group", pc->group,
+                                                 "enabled", 0));
+    }
+    pthread_mutex_unlock(&h->state_mu);
+    json_t *root = arr ? json_pack("{s:o}", "plugins", arr) : NULL;
+    char *out = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+    json_decref(root);
+    return out;
+}
+
+/* After everything they watch has started; stopped before it stops. */
+static int start_observability(yard_host *h, char *err, size_t errlen)
+{
+    h->collector = yard_metrics_add_collector(collect, h);
+    yard_health_set_probe(plugins_ready, h);
+    int rc = yard_monitor_start(h->base->postgres_dsn, MONITOR_INTERVAL_MS,
+                                &h->monitor, err, errlen);
+    if (rc)
+        return rc;
+    yard_http_opts ho = {.listen = h->base->http_listen,
+                         .plugins_json = plugins_json,
+                         .arg = h};
+    /* Not fatal: another process may hold the port (the default is the
+     * same for every host), and events matter more than their metrics. */
+    if (yard_http_start(&ho, &h->http, err, errlen))
+        yard_log(YARD_LOG_ERROR,
+                 "http endpoint unavailable: no /metrics, /healthz, /readyz, "
+                 "/plugins",
+                 "error", err, NULL);
+    return 0;
+}
+
+static void stop_observability(yard_host *h)
+{
+    yard_http_stop(h->http);
+    h->http = NULL;
+    yard_monitor_stop(h->monitor);
+    h->monitor = NULL;
+    yard_health_set_probe(NULL, NULL);
+    yard_metrics_remove_collector(h->collector);
+    h->collector = 0;
+}
+
 int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -311,6 +456,8 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
                                  &h->slots[i].consumer, err, errlen)))
             goto fail;
     start_control(h);
+    if ((rc = start_observability(h, err, errlen)))
+        goto fail;
     yard_log(YARD_LOG_INFO, "host started", NULL);
     *out = h;
     return 0;
@@ -326,6 +473,7 @@ void yard_host_stop(yard_host *h)
         return;
     /* First, so that no reload runs from the control thread any more. */
     yard_control_stop(h->control);
+    stop_observability(h);
     uint32_t timeout = h->cfg->shutdown_timeout_ms;
     for (size_t i = 0; i < h->n; i++)
         yard_consumer_halt(h->slots[i].consumer);
@@ -712,6 +860,7 @@ static void record(yard_host *h, bool ok, const char *result)
     pthread_mutex_lock(&h->state_mu);
     h->reloads++;
     h->reloads_failed += !ok;
+    yard_metrics_reload(ok);
     h->last_ok = ok;
     h->last_at = time(NULL);
     snprintf(h->last_result, sizeof h->last_result, "%s", result);
@@ -729,8 +878,7 @@ static int apply_config(yard_host *h, yard_config *ncfg, char *result,
     }
     h->cfgs = cfgs;
     h->cfgs[h->n_cfgs++] = ncfg;
-    /* Against the start's values: those are what still runs. */
-    size_t restart = report_restart_needed(h->base, ncfg);
+    size_t restart = report_restart_needed(h->cfg, ncfg);
     apply_live_settings(ncfg);
 
     outcome o = {0};

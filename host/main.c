@@ -218,6 +218,11 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
     dev_default_plugin_dir();
     printf("kafka.brokers=%s\npostgres.dsn=%s\n", yard_mock_bootstraps(mock),
            yard_pgtmp_dsn(pg));
+    yard_config *peek = NULL; /* errors are reported by run_host() */
+    if (yard_config_load(dir, &peek, NULL) == 0)
+        printf("http.listen=%s\n",
+               *peek->http_listen ? peek->http_listen : "off");
+    yard_config_free(peek);
     fflush(stdout);
     rc = run_host(dir, set);
     yard_mock_stop(mock);

@@ -15,7 +15,9 @@
 #include <time.h>
 
 #include "consumer.h"
+#include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define RELAY_BATCH 2000
@@ -199,6 +201,24 @@ static rd_kafka_headers_t *headers_from_json(const char *txt, size_t len)
     return h;
 }
 
+/* Metrics of the rows [0, n) of an outbox read, published and removed. */
+static void count_published(const PGresult *res, int n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    for (int i = 0; i < n; i++) {
+        char topic[256];
+        snprintf(topic, sizeof topic, "%.*s", PQgetlength(res, i, 1),
+                 PQgetvalue(res, i, 1));
+        yard_metric_add(YARD_M_EVENTS_PUBLISHED, (const char *[]){topic}, 1);
+        double created = strtod(PQgetvalue(res, i, 5), NULL);
+        if (created > 0)
+            yard_metric_observe(YARD_M_PUBLISH_LATENCY, NULL,
+                                now > created ? now - created : 0);
+    }
+}
+
 /* One round: publish up to RELAY_BATCH rows.  Returns rows published, 0
  * when the outbox is empty, -1 on a failure (caller backs off). */
 static int relay_round(yard_relay *r)
@@ -207,7 +227,8 @@ static int relay_round(yard_relay *r)
     PGresult *res = PQexecParams(
         r->conn,
         /* Qualified: a bare "id" would sort by the text output column. */
-        "SELECT id::text, topic, partition_key, headers::text, payload"
+        "SELECT id::text, topic, partition_key, headers::text, payload,"
+        " extract(epoch FROM created_at)::text"
         " FROM yard_outbox ORDER BY yard_outbox.id LIMIT " YARD_STR(RELAY_BATCH),
         0, NULL, NULL, NULL, NULL, 1 /* binary: raw bytes, no unescaping */);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -310,6 +331,7 @@ static int relay_round(yard_relay *r)
             rc = -1; /* published again later: at least once */
         } else {
             atomic_fetch_add(&r->published, (unsigned long long)ok);
+            count_published(res, ok);
         }
         PQclear(d);
     }
@@ -324,6 +346,7 @@ static void *relay_main(void *arg)
 {
     yard_relay *r = arg;
     pthread_setname_np(pthread_self(), "yard-relay");
+    yard_health_thread_start("yard-relay");
     unsigned backoff = 100;
     long long drain_until = -1;
     for (;;) {
@@ -331,6 +354,8 @@ static void *relay_main(void *arg)
             drain_until = now_ms() + r->drain_ms;
         if (drain_until >= 0 && now_ms() >= drain_until)
             break;
+        yard_health_tick();
+        rd_kafka_poll(r->rk, 0); /* statistics, for readiness */
         if (!ensure_ready(r)) {
             if (drain_until >= 0 && !r->owner && r->conn)
                 break; /* another host's relay owns the outbox */
@@ -341,6 +366,7 @@ static void *relay_main(void *arg)
         }
         int n = relay_round(r);
         if (n < 0) {
+            yard_metric_add(YARD_M_PUBLISH_FAILURES, NULL, 1);
             sleep_ms(backoff);
             backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS ? RELAY_BACKOFF_MAX_MS
                                                          : backoff * 2;
@@ -353,6 +379,7 @@ static void *relay_main(void *arg)
             wait_notify(r, RELAY_IDLE_WAIT_MS);
         }
     }
+    yard_health_thread_end();
     return NULL;
 }
 
@@ -378,6 +405,8 @@ int yard_relay_start(const yard_config *cfg, yard_relay **out, char *err,
     if (!yard_config_kafka(cfg, "linger.ms"))
         rd_kafka_conf_set(conf, "linger.ms", "2", e, sizeof e);
     yard_kafka_conf_logging(conf);
+    yard_kafka_conf_stats(conf, cfg);
+    yard_health_set("kafka producer", false, "connecting");
     rd_kafka_conf_set_dr_msg_cb(conf, delivery);
     r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!r->rk) {
@@ -404,6 +433,7 @@ void yard_relay_stop(yard_relay *r, uint32_t timeout_ms)
     rd_kafka_flush(r->rk, (int)timeout_ms);
     topics_free(r);
     rd_kafka_destroy(r->rk);
+    yard_health_forget("kafka producer");
     PQfinish(r->conn);
     free(r);
 }
