@@ -878,7 +878,8 @@ static int apply_config(yard_host *h, yard_config *ncfg, char *result,
     }
     h->cfgs = cfgs;
     h->cfgs[h->n_cfgs++] = ncfg;
-    size_t restart = report_restart_needed(h->cfg, ncfg);
+    /* Against the start's values: those are what still runs. */
+    size_t restart = report_restart_needed(h->base, ncfg);
     apply_live_settings(ncfg);
 
     outcome o = {0};
