@@ -24,9 +24,10 @@
 /* Results read at least this often in pipeline mode, so neither side's
  * socket buffer fills while the other waits. */
 #define PIPE_MAX_PENDING 256
-/* The DLQ copy leaves out a value above this size (librdkafka's default
- * message.max.bytes is 1,000,000): a copy the broker refuses would stop the
- * relay.  yard_dead_letter keeps the whole value either way. */
+/* Largest value the host queues for publishing (librdkafka's default
+ * message.max.bytes is 1,000,000): a message the broker refuses is retried
+ * forever and stops the relay behind it.  Emits above it are refused; the
+ * DLQ copy leaves the value out (yard_dead_letter keeps it whole). */
 #define DLQ_COPY_MAX_VALUE 900000
 
 /* One event a handler emitted, waiting for the batch's outbox insert. */
@@ -147,6 +148,10 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
         return yard_errf(err, errlen, YARD_EINVAL, "emit %s: no payload",
                          ev->type);
     size_t len = ev->payload_len ? ev->payload_len : strlen(ev->payload);
+    if (len > DLQ_COPY_MAX_VALUE)
+        return yard_errf(err, errlen, YARD_EINVAL,
+                         "emit %s: payload of %zu bytes is over the %d limit",
+                         ev->type, len, DLQ_COPY_MAX_VALUE);
     json_error_t jerr;
     json_t *doc = json_loadb(ev->payload, len, 0, &jerr);
     if (!doc)
@@ -1026,7 +1031,9 @@ static void run_batch(yard_worker *w, slot *s, size_t n)
             if (atomic_load(&w->e->abandon))
                 break;
         }
-        careful = false;
+        /* A retried event goes straight to the careful path: calling its
+         * handler on the fast path first would only fail it twice. */
+        careful = rc == BATCH_RETRY_AT;
     }
     for (size_t i = start; i < n; i++)
         finish_slot(&s[i], YARD_JOB_ABANDONED);

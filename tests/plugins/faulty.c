@@ -7,6 +7,7 @@
  *                            poison pill that a DLQ replay gets through)
  *   "mode":"retry","k":N     answer RETRY in the first N attempts, then OK
  *   "mode":"retry_always"    answer RETRY every time
+ *   "mode":"emit_huge"       emit a 1 MB event; REJECT when emit refuses it
  * Attempts, not calls: the host may call a handler twice in one
  * attempt (a batch's fast path gives way to the careful one and is rolled
  * back), so calls less than ROUND_GAP_MS after the previous call of the
@@ -28,6 +29,7 @@
 
 #define MAX_TRACKED 256
 #define ROUND_GAP_MS 150
+#define HUGE_EMIT_BYTES (1000 * 1000)
 
 static const sy_host_api *host;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -88,6 +90,26 @@ static sy_result on_input(sy_ctx *ctx, const sy_event *ev, void *state)
             return SY_REJECT;
         if (strncmp(mode, "retry_always\"", 13) == 0)
             return SY_RETRY;
+        if (strncmp(mode, "emit_huge\"", 10) == 0) {
+            size_t n = HUGE_EMIT_BYTES;
+            char *big = malloc(n + 1), err[256];
+            if (!big)
+                return SY_RETRY;
+            memset(big, 'x', n);
+            memcpy(big, "{\"pad\":\"", 8);
+            memcpy(big + n - 2, "\"}", 2);
+            big[n] = '\0';
+            sy_emit out = SY_EMIT_INIT;
+            out.type = "faulty.huge";
+            out.payload = big;
+            out.payload_len = n;
+            int rc = host->emit(ctx, &out, err, sizeof err);
+            free(big);
+            if (rc) {
+                host->log(NULL, ctx, SY_LOG_WARN, "emit refused: %s", err);
+                return SY_REJECT;
+            }
+        }
         const char *k = strstr(ev->payload, "\"k\":");
         if (strncmp(mode, "retry\"", 6) == 0 && k &&
             attempt <= (unsigned)atoi(k + 4))
