@@ -112,6 +112,16 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
         else
             fail "switchyard check: $out"
         fi
+        if command -v systemd-analyze >/dev/null; then
+            if out=$(systemd-analyze verify \
+                    /usr/lib/systemd/system/switchyard.service 2>&1); then
+                pass "systemd-analyze verify: clean"
+            else
+                fail "systemd-analyze verify: $out"
+            fi
+        else
+            echo "skip: systemd-analyze not installed"
+        fi
         getent passwd switchyard >/dev/null && pass "user switchyard exists" ||
             fail "no user switchyard"
         [ "$(stat -c %U /var/lib/switchyard)" = switchyard ] &&
