@@ -18,6 +18,9 @@
 #include "store.h"
 
 #define RECONNECT_MIN_MS 100
+/* A handler call longer than this is logged: it holds its worker (and
+ * every key queued behind it) and its transaction open. */
+#define HANDLER_DEADLINE_MS 5000
 #define RECONNECT_MAX_MS 5000
 #define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
 #define ERRLEN 512
@@ -759,6 +762,14 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
     double t0 = yard_metrics_now();
     sy_result r = h(&ctx, &j->env.ev, yard_plugin_state(j->binding->plugin));
     yard_metrics_handler(j, yard_metrics_now() - t0);
+    double took_ms = (yard_metrics_now() - t0) * 1000;
+    if (took_ms > HANDLER_DEADLINE_MS) {
+        char ms[24];
+        snprintf(ms, sizeof ms, "%.0f", took_ms);
+        yard_log(YARD_LOG_WARN, "handler exceeded its deadline", "plugin",
+                 yard_plugin_name(j->binding->plugin), "event_id", j->env.ev.id,
+                 "event_type", j->env.ev.type, "took_ms", ms, NULL);
+    }
     *sql_rc = ctx.sql_rc;
     if (ctx.sql_rc)
         snprintf(err, errlen, "%s", ctx.sql_err);

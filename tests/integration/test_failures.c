@@ -591,7 +591,9 @@ static void test_malformed(void)
     free(huge);
     /* A good event last: when it is handled, everything before it was. */
     hdr ok[] = {CE("good-after-bad", "bad.input")};
-    CU_ASSERT_TRUE(produce_raw(p, r.input, "k", "{\"x\":1}", 7, ok, 3));
+    /* ... and slower than the handler deadline, which the host logs. */
+    const char *slow = "{\"mode\":\"slow\",\"ms\":5300}";
+    CU_ASSERT_TRUE(produce_raw(p, r.input, "k", slow, strlen(slow), ok, 3));
     CU_ASSERT_EQUAL(rd_kafka_flush(p, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(p);
 
@@ -603,6 +605,11 @@ static void test_malformed(void)
                     want);
     /* The host is alive and well. */
     CU_ASSERT_EQUAL(waitpid(host, NULL, WNOHANG), 0);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "grep -q 'handler exceeded its deadline.*event_id=good-after-bad'"
+             " %s/host.log", r.dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
 
     int wrong = 0;
     for (size_t i = 0; i < N_BAD; i++) {

@@ -8,6 +8,7 @@
  *   "mode":"retry","k":N     answer RETRY in the first N attempts, then OK
  *   "mode":"retry_always"    answer RETRY every time
  *   "mode":"emit_huge"       emit a 1 MB event; REJECT when emit refuses it
+ *   "mode":"slow","ms":N     sleep N ms, then handle it
  * Attempts, not calls: the host may call a handler twice in one
  * attempt (a batch's fast path gives way to the careful one and is rolled
  * back), so calls less than ROUND_GAP_MS after the previous call of the
@@ -111,6 +112,9 @@ static sy_result on_input(sy_ctx *ctx, const sy_event *ev, void *state)
             }
         }
         const char *k = strstr(ev->payload, "\"k\":");
+        const char *ms = strstr(ev->payload, "\"ms\":");
+        if (strncmp(mode, "slow\"", 5) == 0 && ms)
+            usleep((useconds_t)atoi(ms + 5) * 1000);
         if (strncmp(mode, "retry\"", 6) == 0 && k &&
             attempt <= (unsigned)atoi(k + 4))
             return SY_RETRY;
