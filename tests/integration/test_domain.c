@@ -6,7 +6,9 @@
  *
  * Each test sends catalog events as binary CloudEvents, waits for the
  * database to reach the state the rules prescribe, and checks the events
- * the plugins emitted on their topics.  Tests use their own sales order
+ * the plugins emitted on their topics.  The host checks what comes in and
+ * what the plugins emit against schemas/, so every emitted catalog event
+ * here also matches its schema.  Tests use their own sales order
  * ids, so they do not see each other's orders; since every plugin is
  * loaded, an event a test sends is also seen by the other plugins that
  * subscribe to it, as in production.
@@ -22,6 +24,7 @@
 
 #include "harness.h"
 #include "pgtmp.h"
+#include "schema.h"
 #include "testutil.h"
 
 #define WAIT_MS 30000
@@ -100,13 +103,15 @@ static int suite_init(void)
     char ini[2048];
     snprintf(ini, sizeof ini,
              "[host]\nworkers = 2\nbatch_size = 16\nplugin_dir = %s/plugins\n"
+             "schema_dir = %s/schemas\n"
              "log_level = info\nshutdown_timeout_ms = 20000\n\n"
              "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
              "heartbeat.interval.ms = 500\nfetch.wait.max.ms = 10\n"
              "topic.metadata.refresh.interval.ms = 1000\n\n"
              "[postgres]\ndsn = %s dbname=domain\n\n"
              "[retry]\ninitial_ms = 50\nmax_ms = 200\nmax_attempts = 3\n",
-             YARD_BINARY_DIR, th_broker_bootstrap(broker), yard_pgtmp_dsn(pg));
+             YARD_BINARY_DIR, YARD_SOURCE_DIR, th_broker_bootstrap(broker),
+             yard_pgtmp_dsn(pg));
     if (yard_test_write(dir, "host.ini", ini))
         return -1;
     for (size_t i = 0; i < sizeof plugins / sizeof *plugins; i++)
@@ -825,6 +830,57 @@ static void test_saga_tv_yes(void)
                " convert_from(original_value, 'UTF8') LIKE '%%SALE-S-%%'");
 }
 
+/* ---- the catalog ------------------------------------------------------- */
+
+typedef struct schema_check {
+    const yard_schema *schema;
+    long checked, invalid;
+} schema_check;
+
+static void on_validate(void *arg, const rd_kafka_message_t *m)
+{
+    schema_check *sc = arg;
+    yard_schema_error why;
+    char source[64];
+    if (th_header(m, "ce_source", source, sizeof source) &&
+        strcmp(source, "/tests") == 0)
+        return; /* sent by a test, some of them malformed on purpose */
+    sc->checked++;
+    if (yard_schema_validate_text(sc->schema, m->payload, m->len, 0, &why)) {
+        if (sc->invalid++ < 3)
+            printf("\n  %s: %s\n", yard_schema_file(sc->schema), why.message);
+    }
+}
+
+/* Every event the plugins emitted on a catalog topic matches its schema in
+ * schemas/ exactly (checked here, whether or not the host validates). */
+static void test_catalog_schemas(void)
+{
+    yard_schema_registry *reg = NULL;
+    CU_ASSERT_EQUAL_FATAL(yard_schema_registry_load(YARD_SOURCE_DIR "/schemas", false,
+                                                    &reg, NULL), 0);
+    wait_num(0, "SELECT count(*) FROM yard_outbox");
+    long topics_checked = 0;
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
+        char topic[128];
+        snprintf(topic, sizeof topic, "%.*s", (int)strcspn(topics[i], ":"), topics[i]);
+        schema_check sc = {.schema = yard_schema_find(reg, topic, 0)};
+        if (!sc.schema)
+            continue;
+        CU_ASSERT_TRUE(th_consume_all(th_broker_bootstrap(broker), topic, 1,
+                                      on_validate, &sc) >= 0);
+        CU_ASSERT_EQUAL(sc.invalid, 0);
+        if (sc.invalid)
+            printf("\n  %s: %ld of %ld invalid\n", topic, sc.invalid, sc.checked);
+        topics_checked += sc.checked > 0;
+    }
+    /* created, status_changed, closed, task, fsm.tv, offer, confirmed,
+     * negotiation failed, check-in, check-out, tv_outcome, wcf, contract,
+     * payment_ready */
+    CU_ASSERT_EQUAL(topics_checked, 14);
+    yard_schema_registry_free(reg);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -849,6 +905,8 @@ int main(void)
         {"contracts: WCF after COMPLETED, signatures drive orchestration",
          test_ctr_signatures},
         {"saga: TV YES to payment across all plugins", test_saga_tv_yes},
+        {"catalog: every event on a catalog topic matches its schema",
+         test_catalog_schemas},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("domain", suite_init, suite_clean, tests);
