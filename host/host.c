@@ -679,6 +679,7 @@ static void add_plugin(yard_host *h, const yard_plugin_conf *pc,
         yard_plugin_close(p);
         yard_log(YARD_LOG_ERROR, "plugin refused, not added", "plugin",
                  pc->name, "error", err, NULL);
+        yard_metrics_plugin_load_failed(pc->name);
         refuse(o, rc, err);
         return;
     }
@@ -820,6 +821,7 @@ static void upgrade_plugin(yard_host *h, pslot *s, const yard_plugin_conf *pc,
     }
     yard_log(YARD_LOG_ERROR, "plugin reload refused, the running version "
              "stays", "plugin", pc->name, "error", err, NULL);
+    yard_metrics_plugin_load_failed(pc->name);
     refuse(o, rc, err);
     pthread_mutex_lock(&h->state_mu);
     fmt(s->last_reload, sizeof s->last_reload, "refused: %s", err);
