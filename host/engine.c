@@ -586,8 +586,10 @@ static int dead_letter(yard_worker *w, slot *s, char *err, size_t errlen)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    const char *type = j->derr.code ? NULL : j->env.ev.type;
-    const char *evid = j->derr.code ? NULL : j->env.ev.id;
+    /* NULL for an undecodable message (its env is zeroed); a payload that
+     * failed its schema decoded fine and keeps its id and type. */
+    const char *type = j->env.ev.type;
+    const char *evid = j->env.ev.id;
 
     json_t *orig = wire_headers_json(&j->wire);
     char *orig_txt = orig ? json_dumps(orig, JSON_COMPACT) : NULL;

@@ -49,6 +49,9 @@ struct yard_host {
     size_t n, cap;
     yard_engine *engine;
     yard_relay *relay;
+    /* Payload schemas from [host] schema_dir, loaded at start (a reload
+     * keeps them: changed schemas need a restart). */
+    yard_schema_registry *schemas;
     yard_control *control;
     yard_monitor *monitor; /* PostgreSQL readiness, outbox gauges */
     yard_http *http;       /* /metrics, /healthz, /readyz, /plugins */
@@ -192,6 +195,7 @@ static yard_binding *binding_new(yard_plugin *p, const yard_plugin_conf *pc,
 static int consumer_start(yard_host *h, yard_binding *b, yard_consumer **out,
                           char *err, size_t errlen)
 {
+    b->schemas = h->schemas; /* before its first job */
     /* [kafka] and [topics] are the start's: they need a restart. */
     yard_consumer_opts co = {.cfg = h->base, .binding = b,
                              .engine = h->engine};
@@ -413,6 +417,27 @@ static void stop_observability(yard_host *h)
     h->collector = 0;
 }
 
+/* Payload schemas: a missing directory means none (nothing validated); a
+ * file that does not parse stops the start, like a configuration error. */
+static int load_schemas(yard_host *h, char *err, size_t errlen)
+{
+    yard_diag d = YARD_DIAG_INIT;
+    int rc = yard_schema_registry_load(h->cfg->schema_dir, true, &h->schemas, &d);
+    if (rc) {
+        char msg[1536];
+        yard_diag_join(&d, msg, sizeof msg);
+        yard_diag_clear(&d);
+        return yard_errf(err, errlen, YARD_ECONFIG, "schemas in %s: %s",
+                         h->cfg->schema_dir, msg);
+    }
+    yard_diag_clear(&d);
+    char n[24];
+    snprintf(n, sizeof n, "%zu", yard_schema_count(h->schemas));
+    yard_log(YARD_LOG_INFO, "schemas loaded", "dir", h->cfg->schema_dir,
+             "event_types", n, NULL);
+    return 0;
+}
+
 int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -438,6 +463,8 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
     warn_settings(admin);
     if ((rc = yard_store_migrate(admin, "host", yard_host_migrations,
                                  yard_host_migrations_count, err, errlen)))
+        goto fail;
+    if ((rc = load_schemas(h, err, errlen)))
         goto fail;
     if ((rc = load_plugins(h, &admin, err, errlen)))
         goto fail;
@@ -485,6 +512,7 @@ void yard_host_stop(yard_host *h)
         yard_plugin_close(h->slots[i].binding->plugin);
         free(h->slots[i].binding);
     }
+    yard_schema_registry_free(h->schemas);
     remove_runtime_dir(h->runtime_dir);
     free(h->slots);
     for (size_t i = 0; i < h->n_cfgs; i++)

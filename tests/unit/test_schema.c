@@ -395,6 +395,63 @@ static void test_common_names(void)
     yard_schema_registry_free(r);
 }
 
+/* Maps, fixed, bytes, uuid and enum defaults, which the catalog does not
+ * use. */
+static void test_other_types(void)
+{
+    yard_schema_registry *r = yard_schema_registry_new();
+    char err[1024];
+    int rc = yard_schema_registry_add(
+        r, "misc.v1.avsc", false,
+        "{\"type\":\"record\",\"name\":\"Misc\",\"fields\":["
+        "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"int\"}},"
+        "{\"name\":\"digest\",\"type\":{\"type\":\"fixed\",\"name\":\"D4\","
+        "\"size\":4}},"
+        "{\"name\":\"blob\",\"type\":\"bytes\"},"
+        "{\"name\":\"ref\",\"type\":{\"type\":\"string\",\"logicalType\":"
+        "\"uuid\"}},"
+        "{\"name\":\"level\",\"type\":{\"type\":\"enum\",\"name\":\"L\","
+        "\"symbols\":[\"LOW\",\"HIGH\"]},\"default\":\"LOW\"},"
+        "{\"name\":\"score\",\"type\":[\"null\",\"double\",\"string\"],"
+        "\"default\":null}]}",
+        err, sizeof err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    const yard_schema *s = yard_schema_find(r, "misc", 1);
+    const char *ok =
+        "{\"attrs\":{\"a\":1,\"b\":2},\"digest\":\"abcd\",\"blob\":\"xyz\","
+        "\"ref\":\"7f1c2a3e-5b6d-4e8f-9a0b-1c2d3e4f5a6b\",\"score\":2}";
+    yard_schema_error why;
+    CU_ASSERT_EQUAL(yard_schema_validate_text(s, ok, strlen(ok), 0, &why), 0);
+    struct {
+        const char *doc, *path, *rule;
+    } bad[] = {
+        {"{\"attrs\":{\"a\":\"x\"},\"digest\":\"abcd\",\"blob\":\"\",\"ref\":"
+         "\"7f1c2a3e-5b6d-4e8f-9a0b-1c2d3e4f5a6b\"}",
+         "$.attrs.a", "type"},
+        {"{\"attrs\":{},\"digest\":\"abc\",\"blob\":\"\",\"ref\":"
+         "\"7f1c2a3e-5b6d-4e8f-9a0b-1c2d3e4f5a6b\"}",
+         "$.digest", "size"},
+        {"{\"attrs\":{},\"digest\":\"abcd\",\"blob\":\"\",\"ref\":\"nope\"}",
+         "$.ref", "logicalType"},
+        {"{\"attrs\":[],\"digest\":\"abcd\",\"blob\":\"\",\"ref\":"
+         "\"7f1c2a3e-5b6d-4e8f-9a0b-1c2d3e4f5a6b\"}",
+         "$.attrs", "type"},
+        {"{\"attrs\":{},\"digest\":\"abcd\",\"blob\":\"\",\"ref\":"
+         "\"7f1c2a3e-5b6d-4e8f-9a0b-1c2d3e4f5a6b\",\"score\":true}",
+         "$.score", "union"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = yard_schema_validate_text(s, bad[i].doc, strlen(bad[i].doc), 0, &why);
+        bool good = rc && strcmp(why.path, bad[i].path) == 0 &&
+                    strcmp(why.rule, bad[i].rule) == 0;
+        CU_ASSERT(good);
+        if (!good)
+            fprintf(stderr, "other types case %zu: %s\n", i,
+                    rc ? why.message : "valid");
+    }
+    yard_schema_registry_free(r);
+}
+
 /* ---- compatibility ---- */
 
 typedef struct compat_case {
@@ -572,6 +629,7 @@ int main(void)
         {"messages and flags", test_messages_and_flags},
         {"bad schemas refused", test_bad_schemas},
         {"named types across files", test_common_names},
+        {"maps, fixed, bytes, uuid, enum defaults", test_other_types},
         {"compatibility table", test_compat_table},
         {"partition key templates", test_partition_key},
         {"missing directory", test_missing_dir},
