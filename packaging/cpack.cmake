@@ -40,6 +40,13 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/schemas)
           DESTINATION ${SWITCHYARD_DATA_INSTALL_DIR}/schemas
           COMPONENT switchyard)
 endif()
+# The repo's plugin files, as examples of enabling the bundled plugins:
+# none is enabled by the package.
+file(GLOB PLUGIN_INIS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/conf.d/*.ini)
+list(FILTER PLUGIN_INIS EXCLUDE REGEX "/host\\.ini$")
+install(FILES ${PLUGIN_INIS}
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/conf.d
+        COMPONENT switchyard)
 # The state directory ships empty; the maintainer scripts give it to the
 # switchyard user.
 install(DIRECTORY DESTINATION ${SWITCHYARD_STATE_DIR} COMPONENT switchyard)

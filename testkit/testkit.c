@@ -304,41 +304,33 @@ int sy_testkit_send(sy_testkit *tk, const char *type, const char *key,
     return 0;
 }
 
-/* First column of the first row of a one-parameter query, or NULL. */
-static char *query1(PGconn *db, const char *sql, const char *param)
-{
-    PGresult *r = PQexecParams(db, sql, param ? 1 : 0, NULL,
-                               param ? &param : NULL, NULL, NULL, 0);
-    char *v = NULL;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 &&
-        !PQgetisnull(r, 0, 0))
-        v = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
 int sy_testkit_wait(sy_testkit *tk, const char *id, int timeout_ms, char *err,
                     size_t errlen)
 {
     long long until = now_ms() + timeout_ms;
     do {
-        /* Errors (no tables yet) read as "not yet". */
-        char *dl = query1(tk->db,
-                          "SELECT error_code || ': ' || error_message "
-                          "FROM yard_dead_letter WHERE event_id = $1 "
-                          "ORDER BY id DESC LIMIT 1",
-                          id);
-        if (dl) {
-            fail(err, errlen, "%s", dl);
-            free(dl);
-            return 1;
+        /* One statement, one snapshot: the inbox row and the dead letter
+         * commit together, so both are seen or neither.  Errors (no tables
+         * yet) read as "not yet". */
+        const char *param = id;
+        PGresult *r = PQexecParams(
+            tk->db,
+            "SELECT EXISTS (SELECT 1 FROM yard_inbox WHERE event_id = $1), "
+            "(SELECT error_code || ': ' || error_message FROM yard_dead_letter"
+            " WHERE event_id = $1 ORDER BY id DESC LIMIT 1)",
+            1, NULL, &param, NULL, NULL, 0);
+        int state = -1;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            if (!PQgetisnull(r, 0, 1)) {
+                fail(err, errlen, "%s", PQgetvalue(r, 0, 1));
+                state = 1;
+            } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+                state = 0;
+            }
         }
-        char *in = query1(tk->db, "SELECT 1 FROM yard_inbox WHERE event_id = $1",
-                          id);
-        if (in) {
-            free(in);
-            return 0;
-        }
+        PQclear(r);
+        if (state >= 0)
+            return state;
         sleep_ms(POLL_MS);
     } while (now_ms() < until);
     return fail(err, errlen, "event %s not handled within %d ms", id,

@@ -112,6 +112,18 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
         else
             fail "switchyard check: $out"
         fi
+        # The bundled plugins, enabled with their example files, load.
+        conf=$(mktemp -d)
+        cp /etc/switchyard/conf.d/host.ini \
+            /usr/share/doc/switchyard/examples/conf.d/*.ini "$conf"/
+        n=$(ls /usr/share/doc/switchyard/examples/conf.d/*.ini | wc -l)
+        if out=$(/usr/bin/switchyard check --conf-dir "$conf" 2>&1) &&
+                echo "$out" | grep -q "$n plugin(s) enabled"; then
+            pass "bundled plugins: $out"
+        else
+            fail "bundled plugins with their example files: $out"
+        fi
+        rm -rf "$conf"
         if command -v systemd-analyze >/dev/null; then
             if out=$(systemd-analyze verify \
                     /usr/lib/systemd/system/switchyard.service 2>&1); then
