@@ -50,6 +50,13 @@ static const char *const status_name[ST_COUNT] = {
     [ST_CANCELLED] = "CANCELLED",
 };
 
+/* What the sales system is told (fsm.order.status_updated's OrderStatus);
+ * NULL: a status of ours it does not track. */
+static const char *const sales_status[ST_COUNT] = {
+    [ST_ASSIGNED] = "ASSIGNED",       [ST_IN_PROGRESS] = "IN_PROGRESS",
+    [ST_COMPLETED] = "COMPLETED",     [ST_CANCELLED] = "CANCELLED",
+};
+
 /* What happens to an order. */
 typedef enum trigger {
     TR_TV_GO,         /* its TV said YES or YES_BUT */
@@ -106,7 +113,7 @@ typedef struct order {
     char id[TEXT_LEN], project_id[TEXT_LEN], sales_order_id[TEXT_LEN];
     char country[TEXT_LEN], status[TEXT_LEN], depends_on[TEXT_LEN];
     char provider[TEXT_LEN], team[TEXT_LEN], tv_outcome[TEXT_LEN];
-    char currency[TEXT_LEN];
+    char currency[TEXT_LEN], scheduled[TEXT_LEN];
     double customer_amount, provider_amount;
     bool is_tv;
 } order;
@@ -149,6 +156,8 @@ static const char *const migrations[] = {
     " service_order_id text,"
     " event_id text NOT NULL,"
     " created_at timestamptz NOT NULL DEFAULT now())",
+    /* Version 2: the date the sales system is told. */
+    "ALTER TABLE orch_service_order ADD COLUMN scheduled_date date",
     NULL,
 };
 
@@ -176,7 +185,8 @@ static int load_order(const dom_call *c, const char *id, order *o)
                 "SELECT so.service_order_id, so.project_id, pr.sales_order_id,"
                 " so.country_code, so.status, so.depends_on_order_id,"
                 " so.provider_id, so.team_id, so.tv_outcome, so.currency,"
-                " so.customer_amount, so.provider_amount, so.is_tv"
+                " so.customer_amount, so.provider_amount, so.is_tv,"
+                " so.scheduled_date::text"
                 " FROM orch_service_order so JOIN orch_project pr USING (project_id)"
                 " WHERE so.service_order_id = $1 FOR UPDATE OF so",
                 1, p, &rows))
@@ -196,6 +206,7 @@ static int load_order(const dom_call *c, const char *id, order *o)
         o->customer_amount = strtod(c->p->api->rows_value(rows, 0, 10), NULL);
         o->provider_amount = strtod(c->p->api->rows_value(rows, 0, 11), NULL);
         o->is_tv = strcmp(c->p->api->rows_value(rows, 0, 12), "t") == 0;
+        copy_col(o->scheduled, sizeof o->scheduled, c, rows, 13);
     }
     c->p->api->rows_free(rows);
     return found;
@@ -210,10 +221,28 @@ static sy_result must_load(const dom_call *c, const char *id, order *o)
     return found ? SY_OK : dom_reject(c, "unknown service order %s", id);
 }
 
+/* fsm.order.status_updated: the sales system follows its order. */
+static sy_result tell_sales_status(const dom_call *c, const orch *st,
+                                   const order *o, const char *what)
+{
+    char key[DOM_KEY_LEN];
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "source_system",
+                           st->source_system, "external_order_id",
+                           o->sales_order_id, "fsm_service_order_id", o->id,
+                           "status", what, "scheduled_date",
+                           o->scheduled[0] ? o->scheduled : NULL, "provider_name",
+                           o->provider[0] ? o->provider : NULL);
+    return dom_emit(c, "fsm.order.status_updated",
+                    dom_key(key, st->source_system, o->sales_order_id), o->id, ev)
+               ? SY_RETRY : SY_OK;
+}
+
 /* The one way a status changes: looked up in `machine`, recorded in the
- * history and announced as projects.service_order.status_changed. */
-static sy_result transition(const dom_call *c, order *o, trigger on,
-                            const char *changed_by, const char *reason)
+ * history and announced as projects.service_order.status_changed (and to
+ * the sales system when it tracks the new status). */
+static sy_result transition(const dom_call *c, const orch *st, order *o,
+                            trigger on, const char *changed_by,
+                            const char *reason)
 {
     status from = status_of(o->status), to = ST_COUNT;
     for (size_t i = 0; i < SY_COUNT(machine); i++)
@@ -238,7 +267,7 @@ static sy_result transition(const dom_call *c, order *o, trigger on,
                  dom_key(key, o->country, o->id), o->id, ev))
         return SY_RETRY;
     snprintf(o->status, sizeof o->status, "%s", status_name[to]);
-    return SY_OK;
+    return sales_status[to] ? tell_sales_status(c, st, o, sales_status[to]) : SY_OK;
 }
 
 /* An operator task (projects.task.created). */
@@ -271,7 +300,8 @@ static const price *price_of(const orch *st, const char *service_type)
 
 /* Insert one service order and announce it. */
 static sy_result create_order(const dom_call *c, const orch *st,
-                              const char *project_id, const char *country,
+                              const char *sales_id, const char *project_id,
+                              const char *country,
                               const char *id, const char *service_type,
                               bool is_tv, bool requires_tv,
                               const char *depends_on)
@@ -304,8 +334,13 @@ static sy_result create_order(const dom_call *c, const orch *st,
         "project_id", project_id, "service_type", service_type, "country_code",
         country, "bu_code", st->bu_code, "estimated_duration_min", st->duration_min,
         "requires_confirmation_tv", requires_tv, "depends_on_order_id", depends_on);
-    return dom_emit(c, "projects.service_order.created", dom_key(key, country, id),
-                    id, ev) ? SY_RETRY : SY_OK;
+    if (dom_emit(c, "projects.service_order.created", dom_key(key, country, id),
+                 id, ev))
+        return SY_RETRY;
+    order o = {0};
+    snprintf(o.id, sizeof o.id, "%s", id);
+    snprintf(o.sales_order_id, sizeof o.sales_order_id, "%s", sales_id);
+    return tell_sales_status(c, st, &o, "CREATED");
 }
 
 static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
@@ -348,13 +383,13 @@ static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
         sy_result r;
         if (dom_bool(s, "requires_confirmation_tv") == 1) {
             snprintf(tv_id, sizeof tv_id, "%s-TV", id);
-            r = create_order(c, st, project_id, country, tv_id,
+            r = create_order(c, st, sales_id, project_id, country, tv_id,
                              st->tv_service_type, true, false, NULL);
             if (r == SY_OK)
-                r = create_order(c, st, project_id, country, id, type, false,
+                r = create_order(c, st, sales_id, project_id, country, id, type, false,
                                  true, tv_id);
         } else {
-            r = create_order(c, st, project_id, country, id, type, false, false,
+            r = create_order(c, st, sales_id, project_id, country, id, type, false, false,
                              NULL);
         }
         if (r != SY_OK)
@@ -367,28 +402,35 @@ static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
 
 static sy_result assignment_confirmed(const dom_call *c, const orch *st, json_t *p)
 {
-    (void)st;
     const char *id = dom_id(p, "service_order_id");
     const char *provider = dom_id(p, "provider_id");
     const char *team = dom_id(p, "team_id");
-    if (!id || !provider || !team)
-        return dom_reject(c, "assignment without service_order_id, provider_id"
-                             " or team_id");
+    const char *date = dom_str(p, "confirmed_date");
+    int y, m, d;
+    char tail;
+    if (!id || !provider || !team || !date ||
+        sscanf(date, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+        return dom_reject(c, "assignment without service_order_id, provider_id,"
+                             " team_id or confirmed_date");
     order o;
     sy_result r = must_load(c, id, &o);
-    if (r == SY_OK)
-        r = transition(c, &o, TR_ASSIGN, provider, NULL);
     if (r != SY_OK)
         return r;
-    const char *q[] = {id, provider, team};
-    return dom_sql(c, "UPDATE orch_service_order SET provider_id = $2,"
-                      " team_id = $3 WHERE service_order_id = $1", 3, q, NULL)
-               ? SY_RETRY : SY_OK;
+    const char *q[] = {id, provider, team, date};
+    if (dom_sql(c, "UPDATE orch_service_order SET provider_id = $2, team_id = $3,"
+                   " scheduled_date = $4::date WHERE service_order_id = $1",
+                4, q, NULL))
+        return SY_RETRY;
+    snprintf(o.provider, sizeof o.provider, "%s", provider);
+    snprintf(o.team, sizeof o.team, "%s", team);
+    snprintf(o.scheduled, sizeof o.scheduled, "%s", date);
+    /* An impossible transition rejects the event: the UPDATE above rolls
+     * back with it. */
+    return transition(c, st, &o, TR_ASSIGN, provider, NULL);
 }
 
 static sy_result checkin(const dom_call *c, const orch *st, json_t *p)
 {
-    (void)st;
     const char *id = dom_id(p, "service_order_id");
     const char *team = dom_id(p, "team_id");
     if (!id || !team)
@@ -400,12 +442,11 @@ static sy_result checkin(const dom_call *c, const orch *st, json_t *p)
     if (o.team[0] && strcmp(o.team, team) != 0)
         return dom_reject(c, "check-in on %s by team %s, but it is assigned to %s",
                           id, team, o.team);
-    return transition(c, &o, TR_CHECK_IN, team, NULL);
+    return transition(c, st, &o, TR_CHECK_IN, team, NULL);
 }
 
 static sy_result checkout(const dom_call *c, const orch *st, json_t *p)
 {
-    (void)st;
     const char *id = dom_id(p, "service_order_id");
     const char *team = dom_id(p, "team_id");
     int completed = dom_bool(p, "completed");
@@ -420,9 +461,9 @@ static sy_result checkout(const dom_call *c, const orch *st, json_t *p)
         return dom_reject(c, "check-out on %s by team %s, but it is assigned to %s",
                           id, team, o.team);
     if (completed)
-        return transition(c, &o, TR_DONE, team, NULL);
+        return transition(c, st, &o, TR_DONE, team, NULL);
     const char *why = dom_str(p, "incompletion_reason");
-    r = transition(c, &o, TR_INCOMPLETE, team, why ? why : "work incomplete");
+    r = transition(c, st, &o, TR_INCOMPLETE, team, why ? why : "work incomplete");
     return r == SY_OK ? create_task(c, "INCOMPLETE_WORK", &o, "HIGH") : r;
 }
 
@@ -515,7 +556,7 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
     if (!yes && !yes_but) {
         /* Compensation: cancel, and tell the sales system to refund. */
         const char *why = "confirmation technical visit outcome NO";
-        if ((r = transition(c, &inst, TR_TV_NO, by, reason)) != SY_OK)
+        if ((r = transition(c, st, &inst, TR_TV_NO, by, reason)) != SY_OK)
             return r;
         json_t *ev = json_pack("{s:s, s:s, s:s}", "service_order_id", inst.id,
                                "project_id", inst.project_id, "reason", why);
@@ -524,7 +565,7 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
             return SY_RETRY;
         return tell_sales(c, st, &inst, outcome, NULL, why);
     }
-    if ((r = transition(c, &inst, TR_TV_GO, by, reason)) != SY_OK)
+    if ((r = transition(c, st, &inst, TR_TV_GO, by, reason)) != SY_OK)
         return r;
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "service_order_id", inst.id,
                            "project_id", inst.project_id, "country_code",
@@ -539,7 +580,6 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
 
 static sy_result wcf_signed(const dom_call *c, const orch *st, json_t *p)
 {
-    (void)st;
     const char *id = dom_id(p, "service_order_id");
     int accepted = dom_bool(p, "customer_accepted");
     json_t *signed_at = json_object_get(p, "signed_at");
@@ -556,7 +596,7 @@ static sy_result wcf_signed(const dom_call *c, const orch *st, json_t *p)
             return dom_reject(c, "WCF contested on %s, which is %s", id, o.status);
         return create_task(c, "WCF_CONTESTED", &o, "HIGH");
     }
-    if ((r = transition(c, &o, TR_WCF_ACCEPTED, "customer", "WCF accepted")) != SY_OK)
+    if ((r = transition(c, st, &o, TR_WCF_ACCEPTED, "customer", "WCF accepted")) != SY_OK)
         return r;
     char key[DOM_KEY_LEN], warranty[DOM_DATE_LEN];
     dom_date((int64_t)json_integer_value(signed_at), warranty);

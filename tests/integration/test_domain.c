@@ -53,6 +53,7 @@ static const char *const topics[] = {
     "integration.esign.contract_signed:1",
     "integration.erp.payment_ready:1",
     "fsm.tv.outcome_recorded:1",
+    "fsm.order.status_updated:1",
     "dlq.orchestration:1",
     "dlq.assignment:1",
     "dlq.execution:1",
@@ -447,6 +448,15 @@ static void test_orch_tv_yes_to_closed(void)
                " 'SO-SALE-Y-1' AND old_status IS NOT NULL");
     CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.status_changed",
                              "\"service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 7);
+    /* The sales system follows: CREATED, ASSIGNED, IN_PROGRESS, ASSIGNED,
+     * IN_PROGRESS, COMPLETED. */
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 6);
+    CU_ASSERT_EQUAL(on_topic(last, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-Y-1\"",
+                             "\"status\":\"ASSIGNED\"", "\"scheduled_date\":\"2026-01-10\""), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"provider_name\":\"P2\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"external_order_id\":\"SALE-Y\""));
 }
 
 static void test_orch_tv_yes_but(void)
@@ -480,6 +490,9 @@ static void test_orch_tv_no_compensates(void)
                              "\"external_order_id\":\"SALE-N\"", NULL, NULL), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"tv_outcome\":\"NO\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"cancellation_reason\":\"confirmation"));
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-N-1\"",
+                             "\"status\":\"CANCELLED\"", NULL), 1);
     /* A cancelled order stays cancelled. */
     char id[64];
     send_ev(id, "assignments.assignment.confirmed", "SO-SALE-N-1",
@@ -874,10 +887,10 @@ static void test_catalog_schemas(void)
             printf("\n  %s: %ld of %ld invalid\n", topic, sc.invalid, sc.checked);
         topics_checked += sc.checked > 0;
     }
-    /* created, status_changed, closed, task, fsm.tv, offer, confirmed,
-     * negotiation failed, check-in, check-out, tv_outcome, wcf, contract,
-     * payment_ready */
-    CU_ASSERT_EQUAL(topics_checked, 14);
+    /* created, status_changed, closed, task, fsm.tv, fsm.order, offer,
+     * confirmed, negotiation failed, check-in, check-out, tv_outcome, wcf,
+     * contract, payment_ready */
+    CU_ASSERT_EQUAL(topics_checked, 15);
     yard_schema_registry_free(reg);
 }
 
