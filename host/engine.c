@@ -80,6 +80,7 @@ struct sy_ctx {
     char sql_err[ERRLEN];
     int emit_rc; /* first emit() refused by its schema: the event fails */
     char emit_err[ERRLEN];
+    yard_schema_error emit_why; /* its field and rule */
 };
 
 /* Where a job of the batch ended up. */
@@ -178,6 +179,7 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
                            why.message);
         if (!ctx->emit_rc) {
             ctx->emit_rc = rc;
+            ctx->emit_why = why;
             if (snprintf(ctx->emit_err, sizeof ctx->emit_err,
                          "emit %s: payload fails schema %s (rule %s): %s",
                          ev->type, yard_schema_file(sch), why.rule,
@@ -780,6 +782,12 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
         r = SY_REJECT;
         s->code = "EMIT_VALIDATION_FAILED";
         snprintf(s->message, sizeof s->message, "%s", ctx.emit_err);
+        /* For the dead letter's details (derr.code stays NULL: the event
+         * itself decoded and validated fine). */
+        j->derr.rule = ctx.emit_why.rule;
+        if (snprintf(j->derr.field, sizeof j->derr.field, "%s",
+                     ctx.emit_why.path) < 0)
+            j->derr.field[0] = '\0';
     }
     if (r == SY_OK && !ctx.sql_rc) {
         s->emits = ctx.out;

@@ -98,8 +98,11 @@ typedef struct yard_decode_error {
                          AMBIGUOUS_ENVELOPE, INCONSISTENT_ENVELOPE,
                          VALIDATION_FAILED, ... */
     char message[256];
-    /* VALIDATION_FAILED (set by the transport after decoding): the JSON
-     * path of the offending field and the schema rule; else "" and NULL. */
+    /* A schema failure: the JSON path of the offending field and the
+     * schema rule; else "" and NULL.  Set by the transport with code
+     * VALIDATION_FAILED for a consumed payload, or by the engine with code
+     * left NULL for an emit() its schema refused (EMIT_VALIDATION_FAILED
+     * dead letter). */
     char field[128];
     const char *rule; /* static */
 } yard_decode_error;

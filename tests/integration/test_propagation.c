@@ -234,6 +234,8 @@ static void test_two_hops(void)
     CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM yard_dead_letter"
                                    " WHERE consumer_group = 'hop_a'"
                                    " AND error_code = 'EMIT_VALIDATION_FAILED'"
+                                   " AND error_details->>'field' = '$.region'"
+                                   " AND error_details->>'rule' = 'required'"
                                    " AND event_id = 'in-3'"
                                    " AND error_message LIKE '%prop.middle%'"),
                     1);
