@@ -245,14 +245,14 @@ static json_t *bytes_json(const PGresult *r, int row, int col)
     " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* One dead letter as JSON, in the {code, message, details} error
- * contract.  Columns in LIST_COLS order. */
+ * contract; absent values are null.  Columns in LIST_COLS order. */
 static json_t *entry_json(const PGresult *r, int i)
 {
     json_error_t je;
     const char *det = val(r, i, 9);
     json_t *details = det ? json_loads(det, 0, &je) : NULL;
     return json_pack(
-        "{sI ss ss ss ss* ss* ss* s{ss ss so} si ss si sI ss*}", "id",
+        "{sI ss ss ss ss? ss? ss? s{ss ss so} si ss si sI ss?}", "id",
         (json_int_t)atoll(val(r, i, 0)), "failed_at", val(r, i, 1),
         "consumer_group", val(r, i, 2), "plugin", val(r, i, 3),
         "plugin_version", val(r, i, 4), "event_id", val(r, i, 5), "event_type",
