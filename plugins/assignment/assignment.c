@@ -258,7 +258,7 @@ static sy_result offer_responded(const dom_call *c, const asg *st, json_t *p)
     }
 
     long rounds = strtol(rounds_s, NULL, 10) + 1;
-    char rounds_txt[16];
+    char rounds_txt[24];
     snprintf(rounds_txt, sizeof rounds_txt, "%ld", rounds);
     bool failed = rounds >= st->max_rounds;
     const char *u[] = {offer_id, proposed, rounds_txt, failed ? "FAILED" : "OFFERED",
