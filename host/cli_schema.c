@@ -197,6 +197,18 @@ static int plugins_from_config(const yard_config *cfg, yard_catalog_plugin **out
 
 /* ---- lint ------------------------------------------------------------- */
 
+size_t yard_schema_dir_problems(const char *dir, yard_diag *diag)
+{
+    yard_schema_registry *r = NULL;
+    size_t before = diag ? diag->n : 0;
+    int rc = yard_schema_registry_load(dir, true, &r, diag);
+    yard_schema_registry_free(r);
+    if (!rc)
+        return 0;
+    size_t n = diag ? diag->n - before : 0;
+    return n ? n : 1;
+}
+
 static bool has_wildcard(const char *p) { return strchr(p, '*') != NULL; }
 
 size_t yard_schema_lint_plugins(const yard_schema_registry *r,
@@ -258,8 +270,10 @@ void yard_schema_catalog(FILE *out, const yard_schema_registry *r,
           "host/envelope.h); its value is the JSON payload described here and\n"
           "is validated against the schema on consume and on emit. Fields\n"
           "marked optional have a default and may be absent; unknown fields\n"
-          "are refused. The partition key rule is the key an emitted event\n"
-          "gets when its handler sets none.\n\n",
+          "are refused, except the top-level metadata `correlation_id` and\n"
+          "`event_type`. Types without a schema are not validated. The\n"
+          "partition key rule is the key an emitted event gets when its\n"
+          "handler sets none.\n\n",
           out);
     size_t count = yard_schema_count(r);
     fputs("| Event type | Version | Partition key | Subscribed by |\n"

@@ -58,6 +58,11 @@ void yard_catalog_plugins_free(yard_catalog_plugin *p, size_t n);
 void yard_schema_catalog(FILE *out, const yard_schema_registry *r,
                          const yard_catalog_plugin *plugins, size_t n);
 
+/* For `switchyard check`: the schema files of dir that do not load (the
+ * host would refuse to start), one diag line each; a missing directory is
+ * fine (nothing is validated).  Returns their count. */
+size_t yard_schema_dir_problems(const char *dir, yard_diag *diag);
+
 /* Subscriptions without a schema: one diag line each.  Returns their
  * count. */
 size_t yard_schema_lint_plugins(const yard_schema_registry *r,

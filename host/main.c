@@ -116,6 +116,7 @@ static int cmd_check(const char *dir)
         return EXIT_CONFIG;
     yard_diag d = YARD_DIAG_INIT;
     size_t bad = yard_host_check_plugins(cfg, &d);
+    bad += yard_schema_dir_problems(cfg->schema_dir, &d);
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.msgs[i]);
     yard_diag_clear(&d);

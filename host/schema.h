@@ -32,7 +32,11 @@
  *
  * Unknown-field policy: a member of a JSON object that the record does not
  * declare is an error (rule "unknown-field") unless YARD_SCHEMA_ALLOW_EXTRA
- * is passed.  The host validates strictly on consume and on emit: the
+ * is passed.  Exception: the seed-000 envelope metadata members
+ * "correlation_id" and "event_type" (strings) are accepted at the top
+ * level of a document whose schema does not declare them (seed 000 asks
+ * every record to carry correlation_id; the flat dialect reads both).
+ * The host validates strictly on consume and on emit: the
  * registry is expected to hold the newest version of every type it sees,
  * and a typo in a field name is caught at the producer.
  *

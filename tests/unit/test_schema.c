@@ -262,6 +262,21 @@ static void test_messages_and_flags(void)
     CU_ASSERT_EQUAL(yard_schema_validate(s, doc, YARD_SCHEMA_ALLOW_EXTRA, &why), 0);
     json_decref(doc);
 
+    /* Envelope metadata of a flat record is not an unknown field at the
+     * top level, but is inside a nested record, or when not a string. */
+    doc = load_example("projects.project.created", 1);
+    mutate(doc, "correlation_id", "\"corr-1\"");
+    mutate(doc, "event_type", "\"projects.project.created\"");
+    CU_ASSERT_EQUAL(yard_schema_validate(s, doc, 0, &why), 0);
+    mutate(doc, "correlation_id", "7");
+    CU_ASSERT_EQUAL(yard_schema_validate(s, doc, 0, &why), YARD_EINVAL);
+    CU_ASSERT_STRING_EQUAL(why.path, "$.correlation_id");
+    mutate(doc, "correlation_id", NULL);
+    mutate(doc, "address.correlation_id", "\"c\"");
+    CU_ASSERT_EQUAL(yard_schema_validate(s, doc, 0, &why), YARD_EINVAL);
+    CU_ASSERT_STRING_EQUAL(why.rule, "unknown-field");
+    json_decref(doc);
+
     /* Optional with default may be absent; ["null", T] accepts null. */
     const yard_schema *so =
         yard_schema_find(repo, "projects.service_order.created", 0);
