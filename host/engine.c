@@ -1047,8 +1047,10 @@ static void run_batch(yard_worker *w, slot *s, size_t n)
             yard_log(YARD_LOG_INFO, "handler asked to retry", "plugin",
                      yard_plugin_name(j->binding->plugin), "event_id",
                      j->env.ev.id, NULL);
-            for (unsigned t = 0; t < d && !atomic_load(&w->e->abandon); t += 10)
+            for (unsigned t = 0; t < d && !atomic_load(&w->e->abandon); t += 10) {
+                yard_health_tick(); /* backing off is not being stuck */
                 sleep_ms(d - t < 10 ? d - t : 10);
+            }
             if (atomic_load(&w->e->abandon))
                 break;
         }
