@@ -19,6 +19,8 @@
  *                                     projects.service_order.closed;
  *                                     contested: an operator task
  *   assignments.date_negotiation.failed  an operator task
+ *   contracts.contract.signed         recorded on the project (no order waits
+ *                                     for it: the contract does not block)
  *
  * Every status change goes through transition(), which looks the order's
  * status and what happened up in the table `machine`; a pair the table does
@@ -158,6 +160,8 @@ static const char *const migrations[] = {
     " created_at timestamptz NOT NULL DEFAULT now())",
     /* Version 2: the date the sales system is told. */
     "ALTER TABLE orch_service_order ADD COLUMN scheduled_date date",
+    /* Version 3: when the customer signed the project's contract. */
+    "ALTER TABLE orch_project ADD COLUMN contract_signed_at timestamptz",
     NULL,
 };
 
@@ -622,6 +626,28 @@ static sy_result negotiation_failed(const dom_call *c, const orch *st, json_t *p
     return r == SY_OK ? create_task(c, "DATE_NEGOTIATION_FAILED", &o, "MEDIUM") : r;
 }
 
+static sy_result contract_signed(const dom_call *c, const orch *st, json_t *p)
+{
+    (void)st;
+    const char *project = dom_id(p, "project_id");
+    json_t *at = json_object_get(p, "signed_at");
+    if (!project || !json_is_integer(at))
+        return dom_reject(c, "contract signature without project_id or signed_at");
+    char ms[32];
+    snprintf(ms, sizeof ms, "%lld", (long long)json_integer_value(at));
+    const char *q[] = {project, ms};
+    sy_rows *rows = NULL;
+    if (dom_sql(c, "UPDATE orch_project SET contract_signed_at ="
+                   " to_timestamp($2::bigint / 1000.0) WHERE project_id = $1"
+                   " AND contract_signed_at IS NULL RETURNING 1", 2, q, &rows))
+        return SY_RETRY;
+    size_t n = c->p->api->rows_count(rows);
+    c->p->api->rows_free(rows);
+    return n ? SY_OK
+             : dom_reject(c, "contract of project %s: unknown project or already"
+                             " signed", project);
+}
+
 /* ---- plumbing ----------------------------------------------------------- */
 
 typedef sy_result (*rule_fn)(const dom_call *c, const orch *st, json_t *p);
@@ -650,6 +676,7 @@ HANDLER(checkout)
 HANDLER(tv_outcome)
 HANDLER(wcf_signed)
 HANDLER(negotiation_failed)
+HANDLER(contract_signed)
 
 static const char *setting(const orch *st, const char *key, const char *def)
 {
@@ -740,6 +767,7 @@ static const sy_subscription subs[] = {
     {"projects.tv_outcome.recorded", on_tv_outcome},
     {"contracts.wcf.signed", on_wcf_signed},
     {"assignments.date_negotiation.failed", on_negotiation_failed},
+    {"contracts.contract.signed", on_contract_signed},
 };
 
 SY_PLUGIN_DESCRIPTOR(.name = "orchestration", .version = "1.0.0",

@@ -798,8 +798,15 @@ static void test_ctr_signatures(void)
                              "\"contract_id\":\"CTR-PRJ-SALE-A\"", NULL, NULL), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"service_order_ids\":[\"SO-SALE-A-1\","
                                         "\"SO-SALE-A-1-TV\",\"SO-SALE-A-2\"]"));
+    /* orchestration records it on the project */
+    WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE project_id = 'PRJ-SALE-A'"
+               " AND contract_signed_at = '2026-01-01 02:00:00+00'");
     esign(id, "CONTRACT", "CTR-PRJ-SALE-A", true);
     WAIT_REJECTED("contracts", id);
+    send_ev(id, "contracts.contract.signed", "FR_PRJ-NOPE",
+            "\"contract_id\":\"CTR-PRJ-NOPE\",\"project_id\":\"PRJ-NOPE\","
+            "\"service_order_ids\":[],\"signed_at\":1767232800000");
+    WAIT_REJECTED("orchestration", id);
 }
 
 /* ---- the saga ----------------------------------------------------------- */
