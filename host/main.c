@@ -6,10 +6,12 @@
  * here with sigwait) and maps outcomes to exit codes:
  *   0 success, 1 runtime failure, 2 usage error, 3 configuration error.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +181,33 @@ static int run_host(const char *dir, const sigset_t *set)
     return EXIT_OK;
 }
 
-/* Plugins built beside the binary (build/plugins) when the configuration
- * does not say otherwise: what a developer running from a checkout wants. */
-static void dev_default_plugin_dir(void)
+/* Does dir hold at least one .so? */
+static bool has_plugins(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* From a checkout, conf.d's plugin_dir is the source folder plugins/, which
+ * holds no .so: use the plugins built beside the binary (build/plugins)
+ * instead.  A configuration whose plugin_dir has plugins is left alone. */
+static void dev_default_plugin_dir(const char *conf_dir)
 {
     if (getenv("SWITCHYARD_HOST_PLUGIN_DIR"))
+        return;
+    yard_config *cfg = NULL; /* errors are reported by run_host() */
+    bool configured = yard_config_load(conf_dir, &cfg, NULL) == 0 &&
+                      has_plugins(cfg->plugin_dir);
+    yard_config_free(cfg);
+    if (configured)
         return;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -192,8 +216,7 @@ static void dev_default_plugin_dir(void)
     exe[n] = '\0';
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof dir, "%s/plugins", dirname(exe));
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+    if (has_plugins(dir))
         setenv("SWITCHYARD_HOST_PLUGIN_DIR", dir, 0);
 }
 
@@ -216,7 +239,7 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
     }
     setenv("SWITCHYARD_POSTGRES_DSN", yard_pgtmp_dsn(pg), 1);
     setenv("SWITCHYARD_KAFKA_BROKERS", yard_mock_bootstraps(mock), 1);
-    dev_default_plugin_dir();
+    dev_default_plugin_dir(dir);
     printf("kafka.brokers=%s\npostgres.dsn=%s\n", yard_mock_bootstraps(mock),
            yard_pgtmp_dsn(pg));
     yard_config *peek = NULL; /* errors are reported by run_host() */
