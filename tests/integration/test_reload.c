@@ -349,7 +349,14 @@ static int suite_init(void)
         return -1;
     /* A sanitizer build keeps up to 256 MiB of freed memory in quarantine,
      * which would hide real growth in the RSS check: keep it small. */
-    setenv("ASAN_OPTIONS", "quarantine_size_mb=16", 0);
+    {
+        /* Appended: a later option wins, and the caller's stay in force. */
+        const char *prev = getenv("ASAN_OPTIONS");
+        char opts[512];
+        snprintf(opts, sizeof opts, "%s%squarantine_size_mb=16",
+                 prev ? prev : "", prev && *prev ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+    }
     host = th_host_spawn(dir);
     if (host <= 0)
         return -1;
