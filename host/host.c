@@ -314,13 +314,20 @@ static void collect(void *arg)
     pthread_mutex_unlock(&h->state_mu);
 }
 
-/* /readyz: every enabled plugin of the current configuration is loaded. */
+/* /readyz: every enabled plugin of the current configuration is loaded,
+ * and the last reload was not refused: what runs then differs from what
+ * conf.d says, and the operator should know until a reload succeeds. */
 static bool plugins_ready(void *arg, char *why, size_t whylen)
 {
     yard_host *h = arg;
     size_t pos = 0;
     bool ok = true;
     pthread_mutex_lock(&h->state_mu);
+    if (h->last_at && !h->last_ok) {
+        ok = false;
+        pos += (size_t)snprintf(why, whylen, "last reload refused: %s\n",
+                                h->last_result);
+    }
     for (size_t i = 0; i < h->cfg->n_plugins; i++) {
         const yard_plugin_conf *pc = &h->cfg->plugins[i];
         if (!pc->enabled || slot_find(h, pc->name))

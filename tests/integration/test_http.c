@@ -486,6 +486,22 @@ static void test_metrics_health_ready(void)
 
     abuse(port, dir, p, input, db);
 
+    /* A refused reload: not ready, and says why, until one succeeds. */
+    CU_ASSERT_EQUAL_FATAL(yard_test_write(dir, "90-broken.ini", "[plugin\n"), 0);
+    CU_ASSERT_TRUE(kill(pid, SIGHUP) == 0);
+    b = NULL;
+    st = wait_status(port, "/readyz", 503, 30000, &b);
+    CU_ASSERT_EQUAL(st, 503);
+    CU_ASSERT_PTR_NOT_NULL(b ? strstr(b, "last reload refused") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(b ? strstr(b, "90-broken.ini:1") : NULL);
+    printf("\n  refused reload: /readyz %d: %.160s", st, b ? b : "");
+    free(b);
+    char broken[1100];
+    snprintf(broken, sizeof broken, "%s/90-broken.ini", dir);
+    CU_ASSERT_EQUAL(unlink(broken), 0);
+    CU_ASSERT_TRUE(kill(pid, SIGHUP) == 0);
+    CU_ASSERT_EQUAL(wait_status(port, "/readyz", 200, 30000, NULL), 200);
+
     /* PostgreSQL goes away: not ready, and says why; back: ready again. */
     pid_t pm = yard_pgtmp_pid(pg);
     CU_ASSERT_TRUE(pm > 0 && kill(pm, SIGINT) == 0);
