@@ -15,7 +15,7 @@
 
 #define SCHEMA_DIR YARD_SOURCE_DIR "/schemas"
 #define EXAMPLE_DIR YARD_SOURCE_DIR "/tests/data/examples"
-#define EXPECTED_EVENT_SCHEMAS 27
+#define EXPECTED_EVENT_SCHEMAS 34
 #define EXPECTED_COMMON_TYPES 5
 
 static yard_schema_registry *repo;
@@ -61,7 +61,11 @@ static void test_repo_schemas_parse(void)
         "sales.tempo.service.updated", "sales.tempo.service.cancelled",
         "integration.sales.order.normalized", "integration.sales.order.failed",
         "fsm.order.status_updated", "fsm.tv.outcome_recorded",
-        "notification.sent", "notification.failed"};
+        "notification.sent", "notification.failed",
+        "projects.service_order.unblocked", "projects.service_order.cancelled",
+        "assignments.offer.responded", "integration.esign.contract_signed",
+        "mobile.checkin.submitted", "mobile.checkout.submitted",
+        "mobile.tv_outcome.submitted"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         const yard_schema *s = yard_schema_find(repo, must[i], 0);
         CU_ASSERT_PTR_NOT_NULL(s);

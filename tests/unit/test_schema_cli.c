@@ -136,7 +136,7 @@ static void test_lint_and_usage(void)
     CU_ASSERT_EQUAL(run(out, sizeof out, "%s schema --schema-dir %s --plugin-dir %s lint",
                         BIN, SCHEMAS, empty),
                     0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "27 event schema(s), 5 shared type(s)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "34 event schema(s), 5 shared type(s)"));
     /* A broken schema directory. */
     char sdir[1024];
     snprintf(sdir, sizeof sdir, "%s/broken", tmp);
