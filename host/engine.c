@@ -444,7 +444,7 @@ const sy_host_api *yard_engine_api(void) { return &host_api; }
  * position, so that its dead letter too is written exactly once. */
 static const char *inbox_id(const yard_job *j, char *buf, size_t len)
 {
-    if (!j->derr.code)
+    if (j->env.ev.id) /* decoded, even if its payload failed the schema */
         return j->env.ev.id;
     snprintf(buf, len, "undecodable:%s/%d/%lld", j->wire.topic,
              (int)j->wire.partition, (long long)j->wire.offset);
@@ -946,7 +946,7 @@ static void finish_slot(slot *s, yard_job_status status)
             yard_metrics_dead_letter(j, s->code);
             yard_log(YARD_LOG_WARN, "event dead-lettered", "plugin",
                      yard_plugin_name(b->plugin), "group", b->conf->group,
-                     "event_id", j->derr.code ? NULL : j->env.ev.id,
+                     "event_id", j->env.ev.id,
                      "topic", j->wire.topic, "code", s->code, "error",
                      s->message, NULL);
             break;

@@ -174,6 +174,8 @@ static void test_two_hops(void)
                            "{\"order\":\"o-1\",\"region\":\"eu\"}"));
     /* Fails prop.input's schema: order is a number. */
     CU_ASSERT_TRUE(produce(p, "in-2", "k-2", "{\"order\":5,\"region\":\"eu\"}"));
+    /* Delivered twice: still one dead letter (it is keyed by event id). */
+    CU_ASSERT_TRUE(produce(p, "in-2", "k-2", "{\"order\":5,\"region\":\"eu\"}"));
     /* hop_a emits a payload prop.middle's schema refuses. */
     CU_ASSERT_TRUE(produce(p, "in-3", "k-3",
                            "{\"order\":\"o-3\",\"region\":\"eu\",\"bad_emit\":true}"));
