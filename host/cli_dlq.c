@@ -300,9 +300,11 @@ static int cmd_list(PGconn *c, const dlq_args *a)
         for (int i = 0; i < n; i++) {
             const char *id = val(r, i, 5), *type = val(r, i, 6),
                        *rep = val(r, i, 14);
-            printf("%-8s %-20s %-16s %-22s %4s %-36s %-24s %s\n", val(r, i, 0),
-                   val(r, i, 1), val(r, i, 2), val(r, i, 7), val(r, i, 10),
-                   id ? id : "-", type ? type : "-", rep ? rep : "-");
+            /* Columns 0, 1, 2, 7 and 10 are NOT NULL in the table. */
+            printf("%-8s %-20s %-16s %-22s %4s %-36s %-24s %s\n",
+                   PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                   PQgetvalue(r, i, 7), PQgetvalue(r, i, 10), id ? id : "-",
+                   type ? type : "-", rep ? rep : "-");
         }
         printf("%d dead letter(s)%s\n", n,
                limit > 0 && n == limit ? " (limit reached: --limit 0 for all)"
