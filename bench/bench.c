@@ -49,6 +49,7 @@
 #define B2_BATCH 1000
 #define B3_EVENTS_MAX 20000
 #define LAT_SECONDS 8
+#define LAT_WARMUP_SECONDS 2 /* offered but not measured: fetch sessions start */
 
 typedef struct row {
     char id[16];
@@ -685,7 +686,8 @@ static void bench_h3(int rate_per_s, int run)
     host_wait_log(&h, "partitions assigned"); /* offer load after the join */
     sleep(1);
 
-    long long n = (long long)rate_per_s * LAT_SECONDS;
+    long long warm = (long long)rate_per_s * LAT_WARMUP_SECONDS;
+    long long n = (long long)rate_per_s * (LAT_SECONDS + LAT_WARMUP_SECONDS);
     rd_kafka_t *p = producer("0");
     rd_kafka_t *c = reader();
     /* Start at today's ends, as explicit offsets: OFFSET_END is resolved
@@ -704,7 +706,7 @@ static void bench_h3(int rate_per_s, int run)
     long long got = 0;
     double t0 = wall_s();
     char id[32], key[16], payload[400];
-    for (long long i = 0; i < n || got < n;) {
+    for (long long i = 0; i < n || got < n - warm;) {
         double due = t0 + (double)i / rate_per_s;
         if (i < n && wall_s() >= due) {
             snprintf(id, sizeof id, "e%lld", i);
@@ -723,15 +725,15 @@ static void bench_h3(int rate_per_s, int run)
                 rd_kafka_timestamp_type_t tt;
                 int64_t ts = rd_kafka_message_timestamp(m, &tt);
                 long long k = s ? atoll(s + 14) : -1;
-                if (k >= 0 && k < n && got < n)
+                if (k >= warm && k < n && got < n - warm)
                     lat[got++] = (double)ts / 1000.0 - sent_at[k];
             }
             rd_kafka_message_destroy(m);
         }
-        if (i >= n && wall_s() - t0 > LAT_SECONDS + 60)
+        if (i >= n && wall_s() - t0 > LAT_SECONDS + LAT_WARMUP_SECONDS + 60)
             break; /* reported below: latency over what arrived */
     }
-    long long missing = n - got;
+    long long missing = n - warm - got;
     n = got;
     if (n == 0)
         die("H3", "no output arrived");

@@ -108,11 +108,21 @@ static bool ensure_ready(yard_relay *r)
 /* Wait for a NOTIFY (or the timeout), then drain the notifications. */
 static void wait_notify(yard_relay *r, int timeout_ms)
 {
+    /* A NOTIFY that came in during the last round is already in libpq's
+     * queue, not on the socket: look there first, or we would sleep on it. */
+    PGnotify *n;
+    bool pending = false;
+    PQconsumeInput(r->conn);
+    while ((n = PQnotifies(r->conn)) != NULL) {
+        PQfreemem(n);
+        pending = true;
+    }
+    if (pending)
+        return;
     struct pollfd p = {.fd = PQsocket(r->conn), .events = POLLIN};
     if (p.fd >= 0)
         poll(&p, 1, timeout_ms);
     PQconsumeInput(r->conn);
-    PGnotify *n;
     while ((n = PQnotifies(r->conn)) != NULL)
         PQfreemem(n);
 }
