@@ -101,9 +101,13 @@ static double rate(const char *id)
     return 0;
 }
 
+static pid_t running_host; /* stopped by die() too: leave nothing behind */
+
 static void die(const char *what, const char *why)
 {
     fprintf(stderr, "bench: %s: %s\n", what, why);
+    if (running_host > 0)
+        kill(running_host, SIGTERM);
     exit(1);
 }
 
@@ -532,6 +536,7 @@ static void host_start(host_run *h, const char *dbname, const char *in,
     write_file(h->dir, "50-bench.ini", "[plugin]\npath = bench_sink.so\n");
     h->spawned = now_s();
     h->pid = fork();
+    running_host = h->pid;
     if (h->pid == 0) {
         char log[600];
         snprintf(log, sizeof log, "%s/host.log", h->dir);
@@ -602,6 +607,7 @@ static void host_stop(host_run *h)
     kill(h->pid, SIGTERM);
     int st;
     waitpid(h->pid, &st, 0);
+    running_host = 0;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
     if (system(cmd) != 0)
