@@ -159,12 +159,29 @@ static void wait_for_stop(const sigset_t *set, yard_host *h)
     }
 }
 
+/* Stopping waits for in-flight events, offsets and the outbox, each step
+ * bounded by shutdown_timeout_ms; with the broker or database gone a client
+ * library can still block past that.  Nothing is lost by leaving then:
+ * uncommitted offsets are redelivered and the inbox skips what was done. */
+#define STOP_GRACE_S 10
+
+static void stop_overdue(int sig)
+{
+    (void)sig;
+    static const char msg[] =
+        "level=error msg=\"shutdown overran its bound, exiting\"\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_FAIL);
+}
+
 static int run_host(const char *dir, const sigset_t *set)
 {
     yard_config *cfg = NULL;
     if (load_config(dir, &cfg))
         return EXIT_CONFIG;
     apply_log_settings(cfg);
+    unsigned stop_bound_s = cfg->shutdown_timeout_ms / 1000 * 3 + STOP_GRACE_S;
     yard_host *h = NULL;
     char err[2048];
     int rc = yard_host_start(cfg, &h, err, sizeof err);
@@ -176,7 +193,10 @@ static int run_host(const char *dir, const sigset_t *set)
     yard_notify_watchdog_start();
     wait_for_stop(set, h);
     yard_notify_stopping();
+    signal(SIGALRM, stop_overdue);
+    alarm(stop_bound_s);
     yard_host_stop(h);
+    alarm(0);
     yard_notify_watchdog_stop();
     return EXIT_OK;
 }
