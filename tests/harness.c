@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pgtmp.h"
 #include "testutil.h"
 
 struct th_broker {
@@ -284,4 +285,23 @@ const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
         return NULL;
     snprintf(buf, len, "%.*s", (int)n, (const char *)v);
     return buf;
+}
+
+int th_pg_start(yard_pgtmp **pg, PGconn **admin)
+{
+    char err[1024];
+    yard_pgtmp_opts o = {0};
+    *admin = NULL;
+    if (yard_pgtmp_start(&o, pg, err, sizeof err)) {
+        fprintf(stderr, "PostgreSQL: %s\n", err);
+        return -1;
+    }
+    *admin = th_connect(yard_pgtmp_dsn(*pg), "postgres");
+    return *admin ? 0 : -1;
+}
+
+void th_pg_stop(yard_pgtmp *pg, PGconn *admin)
+{
+    PQfinish(admin);
+    yard_pgtmp_stop(pg);
 }

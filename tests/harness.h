@@ -12,6 +12,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* One throwaway PostgreSQL per test binary and a connection to its
+ * "postgres" database; 0 or -1 (message on stderr).  Free with
+ * th_pg_stop(), which accepts NULLs. */
+struct yard_pgtmp;
+int th_pg_start(struct yard_pgtmp **pg, PGconn **admin);
+void th_pg_stop(struct yard_pgtmp *pg, PGconn *admin);
+
 /* The mock cluster in its own process (tests/tools/testbroker.c). */
 typedef struct th_broker th_broker;
 

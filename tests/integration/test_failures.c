@@ -37,22 +37,11 @@
 static yard_pgtmp *pg;
 static PGconn *admin;
 
-static int suite_init(void)
-{
-    char err[1024];
-    yard_pgtmp_opts o = {0};
-    if (yard_pgtmp_start(&o, &pg, err, sizeof err)) {
-        fprintf(stderr, "PostgreSQL: %s\n", err);
-        return -1;
-    }
-    admin = th_connect(yard_pgtmp_dsn(pg), "postgres");
-    return admin ? 0 : -1;
-}
+static int suite_init(void) { return th_pg_start(&pg, &admin); }
 
 static int suite_clean(void)
 {
-    PQfinish(admin);
-    yard_pgtmp_stop(pg);
+    th_pg_stop(pg, admin);
     return 0;
 }
 
