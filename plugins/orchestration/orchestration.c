@@ -116,6 +116,7 @@ typedef struct order {
     char country[TEXT_LEN], status[TEXT_LEN], depends_on[TEXT_LEN];
     char provider[TEXT_LEN], team[TEXT_LEN], tv_outcome[TEXT_LEN];
     char currency[TEXT_LEN], scheduled[TEXT_LEN];
+    char source[TEXT_LEN]; /* the sales system the order came from, or "" */
     double customer_amount, provider_amount;
     bool is_tv;
 } order;
@@ -162,6 +163,9 @@ static const char *const migrations[] = {
     "ALTER TABLE orch_service_order ADD COLUMN scheduled_date date",
     /* Version 3: when the customer signed the project's contract. */
     "ALTER TABLE orch_project ADD COLUMN contract_signed_at timestamptz",
+    /* Version 4: the sales system the order came from (order_received v2),
+     * where its status and TV outcome go back to. */
+    "ALTER TABLE orch_project ADD COLUMN source_system text",
     NULL,
 };
 
@@ -190,7 +194,7 @@ static int load_order(const dom_call *c, const char *id, order *o)
                 " so.country_code, so.status, so.depends_on_order_id,"
                 " so.provider_id, so.team_id, so.tv_outcome, so.currency,"
                 " so.customer_amount, so.provider_amount, so.is_tv,"
-                " so.scheduled_date::text"
+                " so.scheduled_date::text, pr.source_system"
                 " FROM orch_service_order so JOIN orch_project pr USING (project_id)"
                 " WHERE so.service_order_id = $1 FOR UPDATE OF so",
                 1, p, &rows))
@@ -211,6 +215,7 @@ static int load_order(const dom_call *c, const char *id, order *o)
         o->provider_amount = strtod(c->p->api->rows_value(rows, 0, 11), NULL);
         o->is_tv = strcmp(c->p->api->rows_value(rows, 0, 12), "t") == 0;
         copy_col(o->scheduled, sizeof o->scheduled, c, rows, 13);
+        copy_col(o->source, sizeof o->source, c, rows, 14);
     }
     c->p->api->rows_free(rows);
     return found;
@@ -225,19 +230,26 @@ static sy_result must_load(const dom_call *c, const char *id, order *o)
     return found ? SY_OK : dom_reject(c, "unknown service order %s", id);
 }
 
+/* The sales system order `o` came from: recorded with its project, else
+ * (projects older than migration 4) the source_system setting. */
+static const char *source_of(const orch *st, const order *o)
+{
+    return o->source[0] ? o->source : st->source_system;
+}
+
 /* fsm.order.status_updated: the sales system follows its order. */
 static sy_result tell_sales_status(const dom_call *c, const orch *st,
                                    const order *o, const char *what)
 {
     char key[DOM_KEY_LEN];
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "source_system",
-                           st->source_system, "external_order_id",
+                           source_of(st, o), "external_order_id",
                            o->sales_order_id, "fsm_service_order_id", o->id,
                            "status", what, "scheduled_date",
                            o->scheduled[0] ? o->scheduled : NULL, "provider_name",
                            o->provider[0] ? o->provider : NULL);
     return dom_emit(c, "fsm.order.status_updated",
-                    dom_key(key, st->source_system, o->sales_order_id), o->id, ev)
+                    dom_key(key, source_of(st, o), o->sales_order_id), o->id, ev)
                ? SY_RETRY : SY_OK;
 }
 
@@ -304,7 +316,8 @@ static const price *price_of(const orch *st, const char *service_type)
 
 /* Insert one service order and announce it. */
 static sy_result create_order(const dom_call *c, const orch *st,
-                              const char *sales_id, const char *project_id,
+                              const char *sales_id, const char *source,
+                              const char *project_id,
                               const char *country,
                               const char *id, const char *service_type,
                               bool is_tv, bool requires_tv,
@@ -344,6 +357,7 @@ static sy_result create_order(const dom_call *c, const orch *st,
     order o = {0};
     snprintf(o.id, sizeof o.id, "%s", id);
     snprintf(o.sales_order_id, sizeof o.sales_order_id, "%s", sales_id);
+    snprintf(o.source, sizeof o.source, "%s", source);
     return tell_sales_status(c, st, &o, "CREATED");
 }
 
@@ -353,6 +367,10 @@ static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
     const char *customer = dom_id(p, "customer_id");
     const char *country = dom_id(p, "country_code");
     json_t *services = json_object_get(p, "services");
+    /* v2 names the sales system (the schema checked the symbol). */
+    const char *source = dom_str(p, "source_system");
+    if (!source)
+        source = st->source_system;
     if (!sales_id || !customer || !country)
         return dom_reject(c, "sales order without sales_order_id, customer_id"
                              " or country_code");
@@ -369,11 +387,12 @@ static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
 
     char project_id[TEXT_LEN];
     snprintf(project_id, sizeof project_id, "PRJ-%s", sales_id);
-    const char *pp[] = {project_id, sales_id, customer, country};
+    const char *pp[] = {project_id, sales_id, customer, country, source};
     sy_rows *rows = NULL;
     if (dom_sql(c, "INSERT INTO orch_project (project_id, sales_order_id,"
-                   " customer_id, country_code) VALUES ($1, $2, $3, $4)"
-                   " ON CONFLICT DO NOTHING RETURNING project_id", 4, pp, &rows))
+                   " customer_id, country_code, source_system)"
+                   " VALUES ($1, $2, $3, $4, $5)"
+                   " ON CONFLICT DO NOTHING RETURNING project_id", 5, pp, &rows))
         return SY_RETRY;
     size_t inserted = c->p->api->rows_count(rows);
     c->p->api->rows_free(rows);
@@ -387,14 +406,14 @@ static sy_result sales_order(const dom_call *c, const orch *st, json_t *p)
         sy_result r;
         if (dom_bool(s, "requires_confirmation_tv") == 1) {
             snprintf(tv_id, sizeof tv_id, "%s-TV", id);
-            r = create_order(c, st, sales_id, project_id, country, tv_id,
+            r = create_order(c, st, sales_id, source, project_id, country, tv_id,
                              st->tv_service_type, true, false, NULL);
             if (r == SY_OK)
-                r = create_order(c, st, sales_id, project_id, country, id, type, false,
-                                 true, tv_id);
+                r = create_order(c, st, sales_id, source, project_id, country, id,
+                                 type, false, true, tv_id);
         } else {
-            r = create_order(c, st, sales_id, project_id, country, id, type, false, false,
-                             NULL);
+            r = create_order(c, st, sales_id, source, project_id, country, id,
+                             type, false, false, NULL);
         }
         if (r != SY_OK)
             return r;
@@ -491,12 +510,12 @@ static sy_result tell_sales(const dom_call *c, const orch *st, const order *inst
     }
     char key[DOM_KEY_LEN];
     json_t *ev = json_pack("{s:s, s:s, s:s, s:o, s:s?}", "source_system",
-                           st->source_system, "external_order_id",
+                           source_of(st, inst), "external_order_id",
                            inst->sales_order_id, "tv_outcome", outcome,
                            "modifications", mods, "cancellation_reason",
                            cancellation_reason);
     return dom_emit(c, "fsm.tv.outcome_recorded",
-                    dom_key(key, st->source_system, inst->sales_order_id),
+                    dom_key(key, source_of(st, inst), inst->sales_order_id),
                     inst->id, ev) ? SY_RETRY : SY_OK;
 }
 
