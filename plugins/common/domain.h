@@ -150,11 +150,13 @@ static inline int dom_sql(const dom_call *c, const char *sql, int n,
     return -1;
 }
 
-/* Emit `type` with `payload` (an object, stolen) under partition `key`.
- * Adds event_id and event_timestamp; `entity` makes the id unique among the
- * events this handler emits.  0, or -1 (logged). */
-static inline int dom_emit(const dom_call *c, const char *type, const char *key,
-                           const char *entity, json_t *payload)
+/* Emit `type` with `payload` (an object, stolen) under partition `key` on
+ * `topic` (NULL: the host's type->topic mapping).  Adds event_id and
+ * event_timestamp; `entity` makes the id unique among the events this
+ * handler emits.  0, or -1 (logged). */
+static inline int dom_emit_to(const dom_call *c, const char *type,
+                              const char *topic, const char *key,
+                              const char *entity, json_t *payload)
 {
     char id[DOM_ID_LEN], err[DOM_ERRLEN];
     dom_event_id(c->ev->id, type, entity, id);
@@ -172,6 +174,7 @@ static inline int dom_emit(const dom_call *c, const char *type, const char *key,
         out.payload = text;
         out.key = key;
         out.id = id;
+        out.topic = topic;
         if (text && c->p->api->emit(c->ctx, &out, err, sizeof err) == 0)
             rc = 0;
         else
@@ -185,6 +188,13 @@ static inline int dom_emit(const dom_call *c, const char *type, const char *key,
     json_decref(payload);
     json_decref(doc);
     return rc;
+}
+
+/* dom_emit_to() on the host's topic for `type`. */
+static inline int dom_emit(const dom_call *c, const char *type, const char *key,
+                           const char *entity, json_t *payload)
+{
+    return dom_emit_to(c, type, NULL, key, entity, payload);
 }
 
 /* "{a}_{b}", the catalog's partition keys. */
