@@ -22,6 +22,7 @@
 
 #include "cli_control.h"
 #include "cli_dlq.h"
+#include "cli_kafka.h"
 #include "cli_schema.h"
 #include "config.h"
 #include "config_doc.h"
@@ -49,6 +50,10 @@ static const char usage[] =
     "  reload   make the running host re-read its configuration (SIGHUP)\n"
     "  dlq      list, show and replay dead letters (switchyard dlq help)\n"
     "  schema   lint, check, validate, catalog (switchyard schema help)\n"
+    "  produce  produce one event in the host's envelope (--type T ...)\n"
+    "  tail     decode and print the events of topics (tail PATTERN...)\n"
+    "  lag      committed offset, high watermark and lag per consumer group\n"
+    "           (switchyard COMMAND --help for each of these)\n"
     "  config-reference\n"
     "           print every configuration key, its type and default\n"
     "  --version\n"
@@ -280,6 +285,10 @@ int main(int argc, char **argv)
         return yard_cli_dlq(argc - 1, argv + 1, DEFAULT_CONF_DIR);
     if (argc > 1 && strcmp(argv[1], "schema") == 0)
         return yard_cli_schema(argc - 1, argv + 1, DEFAULT_CONF_DIR);
+    if (argc > 1 && (strcmp(argv[1], "produce") == 0 ||
+                     strcmp(argv[1], "tail") == 0 ||
+                     strcmp(argv[1], "lag") == 0))
+        return yard_cli_kafka(argc - 1, argv + 1, DEFAULT_CONF_DIR);
     if (argc > 1 && (strcmp(argv[1], "status") == 0 ||
                      strcmp(argv[1], "reload") == 0))
         return yard_cli_control(argc - 1, argv + 1, DEFAULT_CONF_DIR);
