@@ -37,6 +37,11 @@
 #define ENV_NAME_MAX 128
 #define MAX_SECTION_KEYS 16 /* the largest key table, with room */
 
+/* [topic NAME] bounds.  Kafka counts replicas in an int16. */
+#define TOPIC_PARTITIONS_MAX 100000u
+#define TOPIC_REPLICAS_MAX 32767u
+#define TOPIC_SECTION "topic"
+
 /* Bounds shared by [retry] and the plugins' retry_* keys. */
 #define RETRY_INITIAL_MS_MAX 3600000u
 #define RETRY_MAX_MS_MAX 86400000u
@@ -83,6 +88,62 @@ static bool check_topic(const char *v, char *why, size_t whylen)
                  "not \".\" or \"..\"",
                  TOPIC_NAME_MAX);
     return ok;
+}
+
+/* Units of a duration, longest name first where one is a prefix of
+ * another ("ms" before "m..." is not needed: "m" alone is not a unit, since
+ * it reads as minutes to some and months to others). */
+static const struct {
+    const char *name;
+    int64_t ms;
+} duration_units[] = {
+    {"ms", 1},           {"s", 1000},          {"min", 60000},
+    {"h", 3600000},      {"d", 86400000},      {"w", 604800000},
+};
+
+bool yard_config_parse_duration(const char *s, int64_t *ms)
+{
+    if (!s)
+        return false;
+    if (strcmp(s, "forever") == 0 || strcmp(s, "-1") == 0) {
+        *ms = -1;
+        return true;
+    }
+    int64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    while (*p == ' ')
+        p++;
+    int64_t unit = 1; /* a bare number is milliseconds, like retention.ms */
+    if (*p) {
+        unit = 0;
+        for (size_t i = 0; i < ARRAY_LEN(duration_units) && !unit; i++)
+            if (strcmp(p, duration_units[i].name) == 0)
+                unit = duration_units[i].ms;
+        if (!unit)
+            return false;
+    }
+    if (v == 0 || v > INT64_MAX / unit)
+        return false;
+    *ms = v * unit;
+    return true;
+}
+
+static bool check_duration(const char *v, char *why, size_t whylen)
+{
+    int64_t ms;
+    if (yard_config_parse_duration(v, &ms))
+        return true;
+    snprintf(why, whylen,
+             "expected a positive duration: milliseconds (604800000) or a "
+             "number with a unit ms, s, min, h, d or w (7d), or \"forever\"");
+    return false;
 }
 
 static bool check_nonempty(const char *v, char *why, size_t whylen)
@@ -232,6 +293,40 @@ static const yard_conf_key plugin_keys[] = {
      .help = "handler calls before the DLQ; default: [retry] max_attempts"},
 };
 
+#define TS(field) offsetof(yard_topic_spec, field)
+
+static const yard_conf_key topic_keys[] = {
+    {.name = "partitions", .type = YARD_CONF_UINT, .min = 1,
+     .max = TOPIC_PARTITIONS_MAX, .flags = YARD_CONF_REQUIRED,
+     .offset = TS(partitions),
+     .help = "partition count; an existing topic with another count is "
+             "reported, never changed"},
+    {.name = "replication_factor", .type = YARD_CONF_UINT, .min = 1,
+     .max = TOPIC_REPLICAS_MAX, .flags = YARD_CONF_DERIVED,
+     .offset = TS(replication_factor),
+     .help = "replicas of each partition; default: the cluster's "
+             "default.replication.factor, and not compared"},
+    {.name = "retention", .type = YARD_CONF_STRING,
+     .flags = YARD_CONF_DERIVED, .offset = TS(retention),
+     .check = check_duration,
+     .help = "retention.ms: milliseconds or a number with a unit (ms, s, "
+             "min, h, d, w), or \"forever\"; default: the cluster's, and "
+             "not compared"},
+    {.name = "cleanup_policy", .type = YARD_CONF_ENUM,
+     .choices = "delete|compact|compact,delete", .flags = YARD_CONF_DERIVED,
+     .offset = TS(cleanup_policy),
+     .help = "cleanup.policy; default: the cluster's, and not compared"},
+    {.name = "min_insync_replicas", .type = YARD_CONF_UINT, .min = 1,
+     .max = TOPIC_REPLICAS_MAX, .flags = YARD_CONF_DERIVED,
+     .offset = TS(min_insync_replicas),
+     .help = "min.insync.replicas, at most replication_factor; default: "
+             "the cluster's, and not compared"},
+};
+
+/* Indexes into topic_keys that the loader cross-checks. */
+enum { TK_PARTITIONS = 0, TK_REPLICATION = 1, TK_RETENTION = 2,
+       TK_MIN_INSYNC = 4 };
+
 /* Indexes into retry_keys. */
 enum { RK_INITIAL = 0, RK_MAX = 1 };
 
@@ -262,6 +357,10 @@ static const yard_conf_section sections[] = {
     {.name = "topics", .kind = YARD_CONF_TOPICS,
      .help = "PATTERN = TOPIC: event types matching PATTERN live on TOPIC; "
              "first match wins"},
+    {.name = TOPIC_SECTION, .kind = YARD_CONF_TOPIC, .keys = topic_keys,
+     .n_keys = ARRAY_LEN(topic_keys),
+     .help = "one topic as it should exist on the cluster: created at "
+             "start when missing, reported (never changed) when it differs"},
     {.name = "plugin", .kind = YARD_CONF_PLUGIN, .keys = plugin_keys,
      .n_keys = ARRAY_LEN(plugin_keys),
      .help = "one plugin; a file with this section is a plugin file"},
@@ -271,6 +370,9 @@ static const yard_conf_section sections[] = {
 
 _Static_assert(ARRAY_LEN(host_keys) <= MAX_SECTION_KEYS, "host_keys");
 _Static_assert(ARRAY_LEN(plugin_keys) <= MAX_SECTION_KEYS, "plugin_keys");
+_Static_assert(ARRAY_LEN(topic_keys) <= MAX_SECTION_KEYS, "topic_keys");
+_Static_assert(ARRAY_LEN(topic_keys) == TK_MIN_INSYNC + 1,
+               "topic key indexes");
 _Static_assert(ARRAY_LEN(plugin_keys) == PK_RETRY_ATTEMPTS + 1,
                "plugin key indexes");
 
@@ -312,6 +414,10 @@ typedef struct plugin_state {
     loc key_at[MAX_SECTION_KEYS]; /* where each plugin key was set */
 } plugin_state;
 
+typedef struct topic_state {
+    loc key_at[MAX_SECTION_KEYS]; /* where each [topic NAME] key was set */
+} topic_state;
+
 typedef struct loader {
     yard_config *cfg;
     yard_diag *diag;
@@ -320,6 +426,7 @@ typedef struct loader {
     loc section_at[N_SECTIONS];                   /* host-wide sections */
     loc key_at[N_SECTIONS][MAX_SECTION_KEYS];     /* their keys */
     plugin_state *pstate; /* parallel to cfg->plugins */
+    topic_state *tstate;  /* parallel to cfg->topic_specs */
     char **paths;         /* every file read; locations borrow these */
     size_t n_paths;
 } loader;
@@ -346,6 +453,7 @@ typedef struct file_ctx {
     /* the current section: NULL before the first header and when skipped */
     const yard_conf_section *sec;
     bool in_section;
+    size_t topic_idx; /* in cfg->topic_specs, while sec is [topic NAME] */
     /* this file's plugin, built here and appended at the end of the file */
     int plugin_line;
     int settings_line;
@@ -635,11 +743,78 @@ static void list_names(char *buf, size_t len, const yard_conf_section *sec)
     }
 }
 
+static void topic_spec_clear(yard_topic_spec *t)
+{
+    free_table_strings(find_section(TOPIC_SECTION), t);
+    free(t->name);
+    free(t->file);
+    memset(t, 0, sizeof(*t));
+}
+
+/* "[topic NAME]": a new spec, unless NAME is bad or already given.
+ * `rest` is what follows the word "topic". */
+static void begin_topic(file_ctx *fc, const yard_conf_section *sec,
+                        const char *rest)
+{
+    loader *ld = fc->ld;
+    yard_config *cfg = ld->cfg;
+    while (isspace((unsigned char)*rest))
+        rest++;
+    char why[WHY_MAX];
+    if (!*rest) {
+        diag_at(ld, fc->path, fc->lineno,
+                "[topic] without a topic name: expected [topic NAME]");
+        return;
+    }
+    if (!check_topic(rest, why, sizeof why)) {
+        diag_at(ld, fc->path, fc->lineno, "[topic %s]: %s", rest, why);
+        return;
+    }
+    const yard_topic_spec *prev = yard_config_topic_spec(cfg, rest);
+    if (prev) {
+        diag_at(ld, fc->path, fc->lineno,
+                "[topic %s] is already given at %s:%d; each topic may "
+                "appear once",
+                rest, prev->file, prev->line);
+        return;
+    }
+    yard_topic_spec *ts =
+        realloc(cfg->topic_specs, (cfg->n_topic_specs + 1) * sizeof(*ts));
+    if (ts)
+        cfg->topic_specs = ts;
+    topic_state *st =
+        realloc(ld->tstate, (cfg->n_topic_specs + 1) * sizeof(*st));
+    if (st)
+        ld->tstate = st;
+    if (!ts || !st) {
+        ld->oom = true;
+        return;
+    }
+    yard_topic_spec *t = &cfg->topic_specs[cfg->n_topic_specs];
+    memset(t, 0, sizeof(*t));
+    memset(&ld->tstate[cfg->n_topic_specs], 0, sizeof(*st));
+    t->name = xstrdup(ld, rest);
+    t->file = xstrdup(ld, fc->path);
+    t->line = fc->lineno;
+    if (!t->name || !t->file) {
+        topic_spec_clear(t);
+        return;
+    }
+    fc->topic_idx = cfg->n_topic_specs++;
+    fc->sec = sec;
+}
+
 static void begin_section(file_ctx *fc, const char *name)
 {
     loader *ld = fc->ld;
     fc->in_section = true;
     fc->sec = NULL;
+    size_t tl = strlen(TOPIC_SECTION);
+    if (strncmp(name, TOPIC_SECTION, tl) == 0 &&
+        (name[tl] == '\0' || isspace((unsigned char)name[tl]))) {
+        begin_topic(fc, find_section(TOPIC_SECTION), name + tl);
+        return;
+    }
     const yard_conf_section *sec = find_section(name);
     if (!sec) {
         char known[WHY_MAX];
@@ -691,25 +866,32 @@ static void table_key(file_ctx *fc, void *base, loc *key_at, const char *name,
 {
     loader *ld = fc->ld;
     const yard_conf_section *sec = fc->sec;
+    /* "[topic NAME]" names its topic in every message. */
+    char secname[WHY_MAX];
+    if (sec->kind == YARD_CONF_TOPIC)
+        snprintf(secname, sizeof secname, "%s %s", sec->name,
+                 ld->cfg->topic_specs[fc->topic_idx].name);
+    else
+        snprintf(secname, sizeof secname, "%s", sec->name);
     const yard_conf_key *k = find_key(sec, name);
     if (!k) {
         char known[WHY_MAX];
         list_names(known, sizeof known, sec);
         diag_at(ld, fc->path, fc->lineno,
-                "[%s] unknown key \"%s\" (known: %s)", sec->name, name,
+                "[%s] unknown key \"%s\" (known: %s)", secname, name,
                 known);
         return;
     }
     loc *at = &key_at[k - sec->keys];
     if (at->line) {
         diag_at(ld, fc->path, fc->lineno,
-                "[%s] duplicate key %s (first set at line %d)", sec->name,
+                "[%s] duplicate key %s (first set at line %d)", secname,
                 name, at->line);
         return;
     }
     *at = (loc){fc->path, fc->lineno};
-    char label[WHY_MAX];
-    snprintf(label, sizeof label, "[%s] %s", sec->name, name);
+    char label[2 * WHY_MAX];
+    snprintf(label, sizeof label, "[%s] %s", secname, name);
     key_set(ld, fc->path, fc->lineno, label, k, base, value);
 }
 
@@ -847,6 +1029,10 @@ static int on_key(void *user, const char *section, const char *name,
         break;
     case YARD_CONF_SETTINGS:
         on_settings(fc, name, value);
+        break;
+    case YARD_CONF_TOPIC:
+        table_key(fc, &ld->cfg->topic_specs[fc->topic_idx],
+                  ld->tstate[fc->topic_idx].key_at, name, value);
         break;
     }
     return 1;
@@ -1191,6 +1377,27 @@ static void finish_plugin(loader *ld, size_t idx)
     }
 }
 
+static void finish_topic(loader *ld, size_t idx)
+{
+    yard_topic_spec *t = &ld->cfg->topic_specs[idx];
+    const loc *at = ld->tstate[idx].key_at;
+    for (size_t ki = 0; ki < ARRAY_LEN(topic_keys); ki++)
+        if ((topic_keys[ki].flags & YARD_CONF_REQUIRED) && !at[ki].line)
+            diag_at(ld, t->file, t->line, "[topic %s] %s is required: %s",
+                    t->name, topic_keys[ki].name, topic_keys[ki].help);
+    if (t->retention && !yard_config_parse_duration(t->retention,
+                                                    &t->retention_ms))
+        t->retention_ms = 0; /* reported when the key was read */
+    /* A topic that could never accept a write with acks=all. */
+    if (t->replication_factor && t->min_insync_replicas >
+                                     t->replication_factor)
+        diag_at(ld, at[TK_MIN_INSYNC].file, at[TK_MIN_INSYNC].line,
+                "[topic %s] min_insync_replicas (%u) is larger than "
+                "replication_factor (%u): no write could succeed",
+                t->name, (unsigned)t->min_insync_replicas,
+                (unsigned)t->replication_factor);
+}
+
 static void finish(loader *ld)
 {
     yard_config *cfg = ld->cfg;
@@ -1212,6 +1419,8 @@ static void finish(loader *ld)
                 &fallback);
     for (size_t i = 0; i < cfg->n_plugins; i++)
         finish_plugin(ld, i);
+    for (size_t i = 0; i < cfg->n_topic_specs; i++)
+        finish_topic(ld, i);
 }
 
 /* ---- API --------------------------------------------------------------- */
@@ -1266,6 +1475,7 @@ int yard_config_load(const char *conf_dir, yard_config **out, yard_diag *diag)
         free(ld.paths[i]);
     free(ld.paths);
     free(ld.pstate);
+    free(ld.tstate);
 
     int rc = ld.oom ? YARD_ENOMEM
                     : diag->n > errors_before ? YARD_ECONFIG : YARD_OK;
@@ -1288,6 +1498,9 @@ void yard_config_free(yard_config *cfg)
     free(cfg->conf_dir);
     kv_free(cfg->kafka, cfg->n_kafka);
     kv_free(cfg->topics, cfg->n_topics);
+    for (size_t i = 0; i < cfg->n_topic_specs; i++)
+        topic_spec_clear(&cfg->topic_specs[i]);
+    free(cfg->topic_specs);
     for (size_t i = 0; i < cfg->n_plugins; i++)
         plugin_conf_clear(&cfg->plugins[i]);
     free(cfg->plugins);
@@ -1310,6 +1523,18 @@ const yard_plugin_conf *yard_config_plugin(const yard_config *cfg,
     for (size_t i = 0; i < cfg->n_plugins; i++)
         if (strcmp(cfg->plugins[i].name, name) == 0)
             return &cfg->plugins[i];
+    return NULL;
+}
+
+const yard_topic_spec *yard_config_topic_spec(const yard_config *cfg,
+                                              const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_topic_specs; i++)
+        if (cfg->topic_specs[i].name &&
+            strcmp(cfg->topic_specs[i].name, name) == 0)
+            return &cfg->topic_specs[i];
     return NULL;
 }
 

@@ -14,6 +14,11 @@
  *   [topics]    PATTERN = TOPIC: event types matching PATTERN live on
  *               TOPIC (first match in file order wins; default: the type
  *               itself is the topic)
+ *   [topic NAME] one topic as it should exist on the cluster: partitions
+ *               (required), replication_factor, retention, cleanup_policy,
+ *               min_insync_replicas; any number of these sections, in any
+ *               file, each NAME once (see topics.h for what the host does
+ *               with them)
  * A plugin file has:
  *   [plugin]    name (default: file name without leading "NN-" and
  *               ".ini"), path (.so, relative to plugin_dir), group
@@ -66,6 +71,20 @@ typedef struct yard_plugin_conf {
     size_t n_settings;
 } yard_plugin_conf;
 
+/* A [topic NAME] section.  Settings left out are 0 / NULL: the cluster's
+ * default applies on creation and the setting is not compared. */
+typedef struct yard_topic_spec {
+    char *name;
+    char *file;                   /* the .ini it came from */
+    int line;                     /* line of its [topic NAME] header */
+    uint32_t partitions;          /* required, 1..100000 */
+    uint32_t replication_factor;  /* 0: not set */
+    char *retention;              /* as written ("7d"); NULL: not set */
+    int64_t retention_ms;         /* from retention; -1 forever; 0 not set */
+    char *cleanup_policy;         /* delete | compact | compact,delete */
+    uint32_t min_insync_replicas; /* 0: not set */
+} yard_topic_spec;
+
 typedef struct yard_config {
     char *conf_dir;
     /* [host] */
@@ -90,6 +109,9 @@ typedef struct yard_config {
     /* [topics], in file order */
     yard_kv *topics;
     size_t n_topics;
+    /* [topic NAME] sections, in file order */
+    yard_topic_spec *topic_specs;
+    size_t n_topic_specs;
     /* one per plugin file, in file-name order */
     yard_plugin_conf *plugins;
     size_t n_plugins;
@@ -133,6 +155,8 @@ typedef enum yard_conf_kind {
     YARD_CONF_PLUGIN,   /* table keys of yard_plugin_conf; makes the file a
                            plugin file */
     YARD_CONF_SETTINGS, /* free-form keys of the plugin in the same file */
+    YARD_CONF_TOPIC,    /* table keys of yard_topic_spec; the header is
+                           "[topic NAME]", any number of them */
 } yard_conf_kind;
 
 typedef struct yard_conf_section {
@@ -170,6 +194,15 @@ const char *yard_config_kafka(const yard_config *cfg, const char *key);
 /* The plugin's conf by name, or NULL.  Owned by cfg. */
 const yard_plugin_conf *yard_config_plugin(const yard_config *cfg,
                                            const char *name);
+
+/* The [topic NAME] section of `name`, or NULL.  Owned by cfg. */
+const yard_topic_spec *yard_config_topic_spec(const yard_config *cfg,
+                                              const char *name);
+
+/* A duration as [topic] retention takes it: a whole number of
+ * milliseconds, or a number with a unit (ms, s, min, h, d, w), or
+ * "forever" / "-1" (-1).  False when malformed, zero or too large. */
+bool yard_config_parse_duration(const char *s, int64_t *ms);
 
 /* Setting from a plugin's [settings], or NULL.  Owned by pc. */
 const char *yard_plugin_conf_get(const yard_plugin_conf *pc, const char *key);

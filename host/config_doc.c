@@ -15,7 +15,8 @@ static const char *type_name(const yard_conf_key *k)
     return "?";
 }
 
-static void key_row(FILE *out, const yard_conf_key *k)
+static void key_row(FILE *out, const yard_conf_section *sec,
+                    const yard_conf_key *k)
 {
     fprintf(out, "| `%s` | ", k->name);
     /* "a|b" would split the Markdown cell. */
@@ -25,6 +26,8 @@ static void key_row(FILE *out, const yard_conf_key *k)
         fprintf(out, " (%u–%u)", k->min, k->max);
     if (k->flags & YARD_CONF_REQUIRED)
         fprintf(out, " | required");
+    else if ((k->flags & YARD_CONF_DERIVED) && sec->kind == YARD_CONF_TOPIC)
+        fprintf(out, " | the cluster's");
     else if (k->flags & YARD_CONF_DERIVED)
         fprintf(out, " | derived");
     else if (k->def && *k->def)
@@ -39,7 +42,9 @@ void yard_config_reference(FILE *out)
     size_t n = 0;
     const yard_conf_section *s = yard_config_sections(&n);
     for (size_t i = 0; i < n; i++) {
-        fprintf(out, "#### `[%s]` — %s\n\n", s[i].name, s[i].help);
+        /* [topic NAME] is the one section whose header carries a name. */
+        fprintf(out, "#### `[%s%s]` — %s\n\n", s[i].name,
+                s[i].kind == YARD_CONF_TOPIC ? " NAME" : "", s[i].help);
         if (!s[i].keys) {
             if (s[i].kind == YARD_CONF_KAFKA)
                 fprintf(out, "Any librdkafka property (`bootstrap.servers`, "
@@ -51,7 +56,17 @@ void yard_config_reference(FILE *out)
         }
         fprintf(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
         for (size_t k = 0; k < s[i].n_keys; k++)
-            key_row(out, &s[i].keys[k]);
+            key_row(out, &s[i], &s[i].keys[k]);
+        if (s[i].kind == YARD_CONF_TOPIC)
+            fprintf(out, "\nAny number of these, in any file, each NAME once. "
+                         "At start the host looks each one up on the "
+                         "cluster: a missing topic is created with exactly "
+                         "these settings; an existing one whose partitions, "
+                         "replication factor or configs differ is logged "
+                         "(topic, setting, configured and actual value) and "
+                         "counted in `switchyard_topic_mismatch`, never "
+                         "altered. A topic that is missing and cannot be "
+                         "created keeps `/readyz` failing.\n");
         if (s[i].kind == YARD_CONF_HOST) {
             fprintf(out, "\nEach key can be overridden by `SWITCHYARD_");
             for (const char *c = s[i].name; *c; c++)

@@ -795,7 +795,7 @@ static void test_sections_table(void)
     const yard_conf_section *secs = yard_config_sections(&n);
     static const char *const names[] = {"host",   "kafka",  "postgres",
                                         "retry",  "http",   "topics",
-                                        "plugin", "settings"};
+                                        "topic",  "plugin", "settings"};
     CU_ASSERT_EQUAL_FATAL(n, ARRAY_LEN(names));
     for (size_t s = 0; s < n; s++) {
         CU_ASSERT_STRING_EQUAL(secs[s].name, names[s]);
