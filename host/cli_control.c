@@ -19,7 +19,10 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_CONFIG = 3 };
 
 static const char usage[] =
     "usage: switchyard status [--json] [--conf-dir DIR | --socket PATH]\n"
-    "       switchyard reload [--conf-dir DIR | --socket PATH]\n";
+    "       switchyard reload [--conf-dir DIR | --socket PATH]\n"
+    "\n"
+    "exit codes: 0 ok, 1 the host is unreachable or refused the reload,\n"
+    "2 usage, 3 configuration error\n";
 
 /* The socket path: given, or the configuration's [host] control_socket. */
 static int socket_path(const char *sock, const char *dir, char **out)
@@ -88,6 +91,10 @@ int yard_cli_control(int argc, char **argv, const char *default_conf_dir)
             i + 1 < argc) {
             *(argv[i][2] == 'c' ? &dir : &sock) = argv[i + 1];
             i++;
+        } else if (strcmp(argv[i], "--help") == 0 ||
+                   strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return CLI_OK;
         } else if (strcmp(argv[i], "--json") == 0 &&
                    strcmp(cmd, "status") == 0) {
             json = true;

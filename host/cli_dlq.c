@@ -32,13 +32,16 @@ static const char dlq_usage[] =
     "  T is a timestamp (2026-11-22T06:00:00Z) or an age (30m, 2h, 7d).\n"
     "replay sends each dead letter back to its original topic with its\n"
     "original key, value and headers, marks it replayed and lets its group\n"
-    "handle the event again; a dead letter is replayed at most once.\n";
+    "handle the event again; a dead letter is replayed at most once.\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage, 3 configuration error, 4 nothing\n"
+    "matched\n";
 
 typedef struct dlq_args {
     const char *conf_dir;
     const char *sub;
     const char *group, *type, *code, *since, *until;
-    bool pending, replayed, all, json, dry_run;
+    bool pending, replayed, all, json, dry_run, help;
     long limit;
     const char *ids[MAX_IDS];
     size_t n_ids;
@@ -93,6 +96,8 @@ static int parse(int argc, char **argv, dlq_args *a)
             a->json = true;
         } else if (strcmp(s, "--dry-run") == 0 || strcmp(s, "-n") == 0) {
             a->dry_run = true;
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = true;
         } else if (s[0] == '-') {
             fprintf(stderr, "switchyard dlq: unknown option '%s'\n", s);
             return -1;
@@ -105,6 +110,8 @@ static int parse(int argc, char **argv, dlq_args *a)
             return -1;
         }
     }
+    if (a->help)
+        return 0;
     if (!a->sub)
         return -1;
     if (a->pending && a->replayed) {
@@ -506,12 +513,12 @@ int yard_cli_dlq(int argc, char **argv, const char *default_conf_dir)
         fputs(dlq_usage, stderr);
         return EX_USAGE;
     }
-    bool list = strcmp(a.sub, "list") == 0, show = strcmp(a.sub, "show") == 0,
-         replay = strcmp(a.sub, "replay") == 0;
-    if (strcmp(a.sub, "help") == 0) {
+    if (a.help || strcmp(a.sub, "help") == 0) {
         fputs(dlq_usage, stdout);
         return EX_OK;
     }
+    bool list = strcmp(a.sub, "list") == 0, show = strcmp(a.sub, "show") == 0,
+         replay = strcmp(a.sub, "replay") == 0;
     if (!list && !show && !replay) {
         fprintf(stderr, "switchyard dlq: unknown command '%s'\n\n%s", a.sub,
                 dlq_usage);

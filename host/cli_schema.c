@@ -366,6 +366,10 @@ static int parse(int argc, char **argv, opts *o)
     memset(o, 0, sizeof *o);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            o->cmd = "help";
+            return 0;
+        }
         const char **dst = strcmp(argv[i], "--schema-dir") == 0   ? &o->schema_dir
                            : strcmp(argv[i], "--plugin-dir") == 0 ? &o->plugin_dir
                            : strcmp(argv[i], "--conf-dir") == 0   ? &o->conf_dir

@@ -254,6 +254,13 @@ static void test_usage(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "bootstrap.servers"));
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "--brokers"));
     /* The other commands' help too. */
+    const char *others[][2] = {{"status", "--help"}, {"reload", "-h"},
+                               {"dlq", "--help"},    {"schema", "--help"}};
+    for (size_t i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(cli(NULL, others[i][0], others[i][1], NULL), 0);
+        CU_ASSERT_EQUAL(strncmp(res.out, "usage: switchyard ", 18), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "exit codes: 0 ok"));
+    }
     CU_ASSERT_EQUAL(cli(NULL, "--help", NULL), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "produce"));
     CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "lag"));
