@@ -233,6 +233,20 @@ static const yard_conf_key host_keys[] = {
      .help = "AF_UNIX socket (mode 0600) of `switchyard status` and "
              "`switchyard reload`; default: \"<state_dir>/" CONTROL_SOCKET_NAME
              "\""},
+    {.name = "handler_deadline_ms", .type = YARD_CONF_UINT, .def = "5000",
+     .min = 1, .max = 3600000, .offset = CFG(handler_deadline_ms),
+     .help = "a handler call that takes longer is logged with its event id "
+             "and counted"},
+    {.name = "handler_hard_limit_ms", .type = YARD_CONF_UINT, .def = "60000",
+     .min = 1, .max = 86400000, .offset = CFG(handler_hard_limit_ms),
+     .help = "while a handler call runs longer, /healthz fails and the "
+             "systemd watchdog is not fed, so the supervisor restarts the "
+             "host"},
+    {.name = "max_crashes", .type = YARD_CONF_UINT, .def = "3", .min = 1,
+     .max = 1000, .offset = CFG(max_crashes),
+     .help = "an event that was inside a handler in this many consecutive "
+             "host crashes goes to the DLQ as PLUGIN_CRASHED (needs a "
+             "writable state_dir)"},
 };
 
 static const yard_conf_key postgres_keys[] = {

@@ -97,6 +97,9 @@ typedef struct yard_config {
     char *log_format;        /* "logfmt" (default) or "json" */
     uint32_t shutdown_timeout_ms; /* default 10000 */
     char *control_socket;    /* default "<state_dir>/control.sock" */
+    uint32_t handler_deadline_ms;   /* slower handlers are logged, default 5000 */
+    uint32_t handler_hard_limit_ms; /* liveness fails past it, default 60000 */
+    uint32_t max_crashes;    /* crashes in a handler before PLUGIN_CRASHED, 3 */
     /* [postgres] */
     char *postgres_dsn;      /* default "" (libpq defaults / PG* env) */
     /* [http] */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashrec.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -18,9 +19,10 @@
 #include "store.h"
 
 #define RECONNECT_MIN_MS 100
-/* A handler call longer than this is logged: it holds its worker (and
- * every key queued behind it) and its transaction open. */
-#define HANDLER_DEADLINE_MS 5000
+/* A handler call longer than the deadline is logged: it holds its worker
+ * (and every key queued behind it) and its transaction open. */
+#define DEFAULT_DEADLINE_MS 5000
+#define DEFAULT_MAX_CRASHES 3
 #define RECONNECT_MAX_MS 5000
 #define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
 #define ERRLEN 512
@@ -44,6 +46,14 @@ typedef struct emitted {
     size_t payload_len;
 } emitted;
 
+/* Jobs of one key waiting for a retry: the job whose handler asked to
+ * retry first, then the key's later jobs in order. */
+typedef struct parked {
+    struct parked *next; /* by due time */
+    long long due_ms;    /* monotonic */
+    yard_job *head, *tail;
+} parked;
+
 typedef struct yard_worker {
     yard_engine *e;
     unsigned idx;
@@ -52,6 +62,7 @@ typedef struct yard_worker {
     pthread_cond_t cv;
     yard_job *head, *tail;
     size_t queued;
+    parked *parked; /* the worker's own: no lock */
     PGconn *conn;
     /* Fast path: handlers' statements go out in pipeline mode and their
      * results are read at the end of the batch (see api_sql). */
@@ -65,6 +76,9 @@ struct yard_engine {
     yard_worker *workers;
     unsigned n_workers;
     uint32_t batch_size;
+    uint32_t deadline_ms;
+    uint32_t max_crashes;
+    yard_crashrec *crash;
     char *dsn;
     atomic_bool stopping; /* no more submissions; drain queues */
     atomic_bool abandon;  /* give up on queued and retrying jobs */
@@ -90,6 +104,7 @@ typedef enum outcome {
     OUT_UNMATCHED,
     OUT_OK,
     OUT_DLQ,
+    OUT_PARKED, /* waits for a retry: not finished */
 } outcome;
 
 typedef struct slot {
@@ -97,15 +112,15 @@ typedef struct slot {
     bool fresh; /* its inbox row was inserted by this transaction */
     outcome out;
     emitted *emits;
+    unsigned crashes; /* in the crash record (when it was loaded) */
     const char *code; /* DLQ error code (static) */
     char message[ERRLEN];
 } slot;
 
 /* What try_batch() asks of its caller. */
 enum {
-    BATCH_DONE = 0,
-    BATCH_CAREFUL = 1, /* redo with a savepoint per event */
-    BATCH_RETRY_AT = 2 /* slots before `retry_at` committed; retry from it */
+    BATCH_DONE = 0,   /* committed; OUT_PARKED slots wait for a retry */
+    BATCH_CAREFUL = 1 /* redo with a savepoint per event */
 };
 
 static void emitted_free(emitted *e)
@@ -130,6 +145,13 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -763,16 +785,24 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
     sy_ctx ctx = {.w = w, .job = j, .out = NULL};
     ctx.out_tail = &ctx.out;
     j->attempts++;
+    const char *plugin = yard_plugin_name(j->binding->plugin);
+    /* If the handler takes the process down, the next start knows. */
+    yard_crashrec_enter(w->e->crash, w->idx, j->binding->conf->group,
+                        j->env.ev.id, plugin);
+    yard_health_handler_begin();
     double t0 = yard_metrics_now();
     sy_result r = h(&ctx, &j->env.ev, yard_plugin_state(j->binding->plugin));
-    yard_metrics_handler(j, yard_metrics_now() - t0);
-    double took_ms = (yard_metrics_now() - t0) * 1000;
-    if (took_ms > HANDLER_DEADLINE_MS) {
+    double took = yard_metrics_now() - t0;
+    yard_health_handler_end();
+    yard_crashrec_leave(w->e->crash, w->idx);
+    yard_metrics_handler(j, took);
+    if (took * 1000 > w->e->deadline_ms) {
         char ms[24];
-        snprintf(ms, sizeof ms, "%.0f", took_ms);
+        snprintf(ms, sizeof ms, "%.0f", took * 1000);
+        yard_metrics_job(YARD_M_HANDLER_OVERRUNS, j);
         yard_log(YARD_LOG_WARN, "handler exceeded its deadline", "plugin",
-                 yard_plugin_name(j->binding->plugin), "event_id", j->env.ev.id,
-                 "event_type", j->env.ev.type, "took_ms", ms, NULL);
+                 plugin, "event_id", j->env.ev.id, "event_type",
+                 j->env.ev.type, "took_ms", ms, NULL);
     }
     *sql_rc = ctx.sql_rc;
     if (ctx.sql_rc)
@@ -799,13 +829,69 @@ static sy_result call_handler(yard_worker *w, slot *s, sy_handler_fn h,
     return r;
 }
 
+/* Whether two jobs must keep their relative order: same group and key
+ * (or, without a key, same partition). */
+static bool same_lane(const yard_job *a, const yard_job *b)
+{
+    if (a->lane != b->lane ||
+        strcmp(a->binding->conf->group, b->binding->conf->group) != 0)
+        return false;
+    bool ka = a->wire.key && a->wire.key_len, kb = b->wire.key && b->wire.key_len;
+    if (ka != kb)
+        return false;
+    if (!ka)
+        return a->wire.partition == b->wire.partition &&
+               strcmp(a->wire.topic, b->wire.topic) == 0;
+    return a->wire.key_len == b->wire.key_len &&
+           memcmp(a->wire.key, b->wire.key, a->wire.key_len) == 0;
+}
+
+/* Slot i waits for a retry, and so does every later slot of its key: their
+ * inbox rows must not commit before they are handled. */
+static int park_lane(yard_worker *w, slot *s, size_t i, size_t n, char *err,
+                     size_t errlen)
+{
+    for (size_t k = i; k < n; k++) {
+        if (k > i && (s[k].out != OUT_PENDING || !same_lane(s[k].job, s[i].job)))
+            continue;
+        int rc = s[k].fresh ? inbox_forget(w, &s[k], err, errlen) : 0;
+        if (rc)
+            return rc;
+        s[k].out = OUT_PARKED;
+    }
+    return 0;
+}
+
+/* Events that were in handlers during host crashes: forget them once they
+ * are finished, so that only consecutive crashes count. */
+static int crash_forget(yard_worker *w, slot *s, size_t n, char *err,
+                        size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i].crashes || (s[i].out != OUT_OK && s[i].out != OUT_DLQ))
+            continue;
+        const char *p[2] = {s[i].job->binding->conf->group, s[i].job->env.ev.id};
+        PGresult *r = PQexecParams(w->conn,
+                                   "DELETE FROM yard_crash_record WHERE"
+                                   " consumer_group = $1 AND event_id = $2",
+                                   2, NULL, p, NULL, NULL, 0);
+        int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                     ? 0
+                     : yard_db_classify(w->conn, r, err, errlen);
+        PQclear(r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /*
  * One transaction over slots [0, n).  careful: a savepoint per event, so
- * one event's failure does not undo the others.  Returns BATCH_* (with
- * *retry_at) or a negative store error class.
+ * one event's failure does not undo the others.  Returns BATCH_* or a
+ * negative store error class.
  */
 static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
-                     size_t *retry_at, char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
     int rc = yard_db_exec(w->conn, "BEGIN", err, errlen);
     if (rc)
@@ -813,16 +899,25 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
     if ((rc = inbox_insert(w, s, n, err, errlen)))
         goto rollback;
     /* Dead letters write synchronously: batches with undecodable messages
-     * take the careful path from the start. */
-    for (size_t i = 0; i < n && !careful; i++)
-        careful = s[i].job->derr.code != NULL;
+     * or events from the crash record take the careful path from the
+     * start. */
+    bool crashes = yard_crashrec_any(w->e->crash);
+    for (size_t i = 0; i < n; i++) {
+        yard_job *j = s[i].job;
+        if (crashes && s[i].fresh && j->env.ev.id)
+            s[i].crashes = yard_crashrec_crashes(w->e->crash,
+                                                 j->binding->conf->group,
+                                                 j->env.ev.id);
+        careful = careful || j->derr.code || s[i].crashes;
+    }
     if (!careful)
         pipe_begin(w);
 
-    size_t end = n;
     bool have_sp = false;
     for (size_t i = 0; i < n; i++) {
         yard_job *j = s[i].job;
+        if (s[i].out == OUT_PARKED) /* behind a retry of its key */
+            continue;
         if (!j->derr.code && !needs_inbox(j)) {
             s[i].out = OUT_UNMATCHED;
             continue;
@@ -831,9 +926,17 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
             s[i].out = OUT_DUPLICATE;
             continue;
         }
-        if (j->derr.code) {
+        if (!j->derr.code && s[i].crashes >= w->e->max_crashes) {
+            s[i].code = "PLUGIN_CRASHED";
+            snprintf(s[i].message, sizeof s[i].message,
+                     "the host died %u times while this event was in the "
+                     "plugin's handler; not handed to it again",
+                     s[i].crashes);
+        } else if (j->derr.code) {
             s[i].code = j->derr.code;
             snprintf(s[i].message, sizeof s[i].message, "%s", j->derr.message);
+        }
+        if (s[i].code) {
             if ((rc = dead_letter(w, &s[i], err, errlen)))
                 goto rollback;
             s[i].out = OUT_DLQ;
@@ -872,17 +975,11 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
         atomic_fetch_add(&j->binding->stats.retried, r == SY_RETRY);
         if (r == SY_RETRY)
             yard_metrics_job(YARD_M_EVENTS_RETRIED, j);
-        if (r == SY_RETRY && j->attempts < j->binding->conf->retry.max_attempts) {
-            /* Stop here: later events of this worker wait behind it, and
-             * their inbox rows must not commit before they are handled. */
-            for (size_t k = i; k < n; k++) {
-                if (s[k].fresh && (rc = inbox_forget(w, &s[k], err, errlen)))
-                    goto rollback;
-                emitted_free(s[k].emits);
-                s[k].emits = NULL;
-            }
-            end = i;
-            break;
+        if (r == SY_RETRY && !sql_rc && !s[i].code &&
+            j->attempts < j->binding->conf->retry.max_attempts) {
+            if ((rc = park_lane(w, s, i, n, err, errlen)))
+                goto rollback;
+            continue;
         }
         if (s[i].code) {
             /* set by call_handler: an emit() its schema refused */
@@ -909,12 +1006,13 @@ static int try_batch(yard_worker *w, slot *s, size_t n, bool careful,
         yard_db_exec(w->conn, "ROLLBACK", NULL, 0);
         return BATCH_CAREFUL;
     }
-    if ((rc = outbox_insert(w, s, end, err, errlen)))
+    if (crashes && (rc = crash_forget(w, s, n, err, errlen)))
+        goto rollback;
+    if ((rc = outbox_insert(w, s, n, err, errlen)))
         goto rollback;
     if ((rc = yard_db_exec(w->conn, "COMMIT", err, errlen)))
         return rc; /* maybe committed: the redo's inbox check settles it */
-    *retry_at = end;
-    return end < n ? BATCH_RETRY_AT : BATCH_DONE;
+    return BATCH_DONE;
 
 rollback:
     pipe_end(w, NULL, 0);
@@ -922,7 +1020,15 @@ rollback:
     return rc;
 }
 
-static void finish_slot(slot *s, yard_job_status status)
+static void finish_job(yard_worker *w, yard_job *j, yard_job_status status)
+{
+    yard_binding *b = j->binding;
+    j->on_done(j, status);
+    atomic_fetch_sub(&b->inflight, 1);
+    atomic_fetch_sub(&w->e->pending, 1);
+}
+
+static void finish_slot(yard_worker *w, slot *s, yard_job_status status)
 {
     yard_job *j = s->job;
     yard_binding *b = j->binding;
@@ -950,13 +1056,13 @@ static void finish_slot(slot *s, yard_job_status status)
                      "topic", j->wire.topic, "code", s->code, "error",
                      s->message, NULL);
             break;
-        case OUT_PENDING: break;
+        case OUT_PENDING:
+        case OUT_PARKED: break;
         }
     }
     emitted_free(s->emits);
     s->emits = NULL;
-    j->on_done(j, status);
-    atomic_fetch_sub(&b->inflight, 1);
+    finish_job(w, j, status);
 }
 
 static unsigned backoff_ms(const yard_retry_policy *p, uint32_t attempt)
@@ -994,72 +1100,148 @@ static bool reconnect(yard_worker *w)
     }
 }
 
+/* Park the batch's OUT_PARKED slots, by key, until their backoff has
+ * passed; the first parked slot of a key is the one that asked to retry. */
+static void park_slots(yard_worker *w, slot *s, size_t n)
+{
+    parked *mine[n];
+    size_t n_mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].out != OUT_PARKED)
+            continue;
+        yard_job *j = s[i].job;
+        parked *p = NULL;
+        for (size_t k = 0; k < n_mine && !p; k++)
+            if (same_lane(mine[k]->head, j))
+                p = mine[k];
+        j->next = NULL;
+        if (p) {
+            p->tail->next = j;
+            p->tail = j;
+            continue;
+        }
+        p = malloc(sizeof *p);
+        if (!p) { /* cannot wait for it: redelivered after a restart */
+            finish_slot(w, &s[i], YARD_JOB_ABANDONED);
+            continue;
+        }
+        unsigned d = backoff_ms(&j->binding->conf->retry, j->attempts);
+        j->retry = true;
+        *p = (parked){.due_ms = mono_ms() + d, .head = j, .tail = j};
+        mine[n_mine++] = p;
+        parked **at = &w->parked;
+        while (*at && (*at)->due_ms <= p->due_ms)
+            at = &(*at)->next;
+        p->next = *at;
+        *at = p;
+        char ms[16];
+        snprintf(ms, sizeof ms, "%u", d);
+        yard_log(YARD_LOG_INFO, "handler asked to retry", "plugin",
+                 yard_plugin_name(j->binding->plugin), "event_id", j->env.ev.id,
+                 "backoff_ms", ms, NULL);
+    }
+}
+
+/* The parked entry of j's key, or NULL. */
+static parked *parked_find(yard_worker *w, const yard_job *j)
+{
+    for (parked *p = w->parked; p; p = p->next)
+        if (same_lane(p->head, j))
+            return p;
+    return NULL;
+}
+
+/* Under w->mu: parked keys whose time has come go back to the front of
+ * the queue, ahead of their later jobs. */
+static void unpark_due(yard_worker *w, long long now)
+{
+    while (w->parked && w->parked->due_ms <= now) {
+        parked *p = w->parked;
+        w->parked = p->next;
+        size_t n = 0;
+        for (yard_job *j = p->head; j; j = j->next)
+            n++;
+        p->tail->next = w->head;
+        if (!w->head)
+            w->tail = p->tail;
+        w->head = p->head;
+        w->queued += n;
+        free(p);
+    }
+}
+
+/* Give up on everything parked (shutdown): it is redelivered later. */
+static void abandon_parked(yard_worker *w)
+{
+    while (w->parked) {
+        parked *p = w->parked;
+        w->parked = p->next;
+        for (yard_job *j = p->head, *next; j; j = next) {
+            next = j->next;
+            finish_job(w, j, YARD_JOB_ABANDONED);
+        }
+        free(p);
+    }
+}
+
 static void run_batch(yard_worker *w, slot *s, size_t n)
 {
     char err[ERRLEN];
-    size_t start = 0;
+    /* A retried event goes straight to the careful path: calling its
+     * handler on the fast path first would only fail it twice. */
     bool careful = false;
     /* Handler calls that were rolled back with the whole batch (fast path
      * giving way to the careful one, lost connections) are not attempts. */
     uint32_t attempts[n];
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         attempts[i] = s[i].job->attempts;
-    while (start < n) {
-        size_t retry_at = n;
-        slots_reset(s + start, n - start);
-        for (size_t i = start; i < n; i++)
+        careful = careful || s[i].job->retry;
+        s[i].job->retry = false;
+    }
+    for (;;) {
+        slots_reset(s, n);
+        for (size_t i = 0; i < n; i++)
             s[i].job->attempts = attempts[i];
         double t0 = yard_metrics_now();
-        int rc = try_batch(w, s + start, n - start, careful, &retry_at, err,
-                           sizeof err);
-        const char *txn = rc == BATCH_DONE || rc == BATCH_RETRY_AT ? "commit"
-                          : rc == BATCH_CAREFUL                   ? "rollback"
-                                                                  : "error";
+        int rc = try_batch(w, s, n, careful, err, sizeof err);
+        const char *txn = rc == BATCH_DONE      ? "commit"
+                          : rc == BATCH_CAREFUL ? "rollback"
+                                                : "error";
         yard_metric_observe(YARD_M_TRANSACTION_DURATION, (const char *[]){txn},
                             yard_metrics_now() - t0);
+        if (rc == BATCH_DONE)
+            break;
         if (rc == BATCH_CAREFUL) {
             careful = true;
             continue;
         }
         if (rc == YARD_EDBRETRY)
             continue;
-        if (rc == YARD_EDBCONN || rc < 0) {
-            if (rc != YARD_EDBCONN)
-                yard_log(YARD_LOG_ERROR, "batch failed, retrying", "error", err,
-                         NULL);
-            else
-                yard_log(YARD_LOG_WARN, "database connection lost in a batch",
-                         "error", err, NULL);
-            if (rc != YARD_EDBCONN)
-                sleep_ms(RECONNECT_MIN_MS);
-            if (!reconnect(w))
-                break;
-            continue;
+        if (rc != YARD_EDBCONN)
+            yard_log(YARD_LOG_ERROR, "batch failed, retrying", "error", err,
+                     NULL);
+        else
+            yard_log(YARD_LOG_WARN, "database connection lost in a batch",
+                     "error", err, NULL);
+        if (rc != YARD_EDBCONN)
+            sleep_ms(RECONNECT_MIN_MS);
+        if (!reconnect(w)) {
+            for (size_t i = 0; i < n; i++)
+                finish_slot(w, &s[i], YARD_JOB_ABANDONED);
+            return;
         }
-        size_t done = rc == BATCH_RETRY_AT ? retry_at : n - start;
-        for (size_t i = 0; i < done; i++)
-            finish_slot(&s[start + i], YARD_JOB_DONE);
-        start += done;
-        if (rc == BATCH_RETRY_AT) {
-            yard_job *j = s[start].job;
-            attempts[start] = j->attempts;
-            unsigned d = backoff_ms(&j->binding->conf->retry, j->attempts);
-            yard_log(YARD_LOG_INFO, "handler asked to retry", "plugin",
-                     yard_plugin_name(j->binding->plugin), "event_id",
-                     j->env.ev.id, NULL);
-            for (unsigned t = 0; t < d && !atomic_load(&w->e->abandon); t += 10) {
-                yard_health_tick(); /* backing off is not being stuck */
-                sleep_ms(d - t < 10 ? d - t : 10);
-            }
-            if (atomic_load(&w->e->abandon))
-                break;
-        }
-        /* A retried event goes straight to the careful path: calling its
-         * handler on the fast path first would only fail it twice. */
-        careful = rc == BATCH_RETRY_AT;
     }
-    for (size_t i = start; i < n; i++)
-        finish_slot(&s[i], YARD_JOB_ABANDONED);
+    park_slots(w, s, n);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].out != OUT_PARKED)
+            finish_slot(w, &s[i], YARD_JOB_DONE);
+}
+
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, long long ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    pthread_cond_timedwait(cv, mu, &ts);
 }
 
 static void *worker_main(void *arg)
@@ -1076,8 +1258,17 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&w->mu);
         yard_health_idle();
-        while (!w->head && !atomic_load(&e->stopping))
-            pthread_cond_wait(&w->cv, &w->mu);
+        for (;;) {
+            if (atomic_load(&e->abandon))
+                abandon_parked(w);
+            unpark_due(w, mono_ms());
+            if (w->head || (atomic_load(&e->stopping) && !w->parked))
+                break;
+            if (w->parked)
+                wait_until(&w->cv, &w->mu, w->parked->due_ms);
+            else
+                pthread_cond_wait(&w->cv, &w->mu);
+        }
         yard_health_tick();
         if (!w->head) {
             pthread_mutex_unlock(&w->mu);
@@ -1088,23 +1279,30 @@ static void *worker_main(void *arg)
             yard_job *j = w->head;
             w->head = j->next;
             j->next = NULL;
+            w->queued--;
+            parked *p = parked_find(w, j);
+            if (p) { /* its key waits for a retry: so does it */
+                p->tail->next = j;
+                p->tail = j;
+                continue;
+            }
             memset(&s[n], 0, sizeof s[n]);
             s[n++].job = j;
         }
         if (!w->head)
             w->tail = NULL;
-        w->queued -= n;
         pthread_mutex_unlock(&w->mu);
+        if (!n)
+            continue;
 
         if (atomic_load(&e->abandon)) {
             for (size_t i = 0; i < n; i++)
-                finish_slot(&s[i], YARD_JOB_ABANDONED);
+                finish_slot(w, &s[i], YARD_JOB_ABANDONED);
         } else {
             if (!w->conn || PQstatus(w->conn) != CONNECTION_OK)
                 reconnect(w);
             run_batch(w, s, n);
         }
-        atomic_fetch_sub(&e->pending, n);
     }
     free(s);
     yard_health_thread_end();
@@ -1120,6 +1318,10 @@ int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
         return yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
     e->n_workers = o->workers ? o->workers : 1;
     e->batch_size = o->batch_size ? o->batch_size : 1;
+    e->deadline_ms = o->handler_deadline_ms ? o->handler_deadline_ms
+                                            : DEFAULT_DEADLINE_MS;
+    e->max_crashes = o->max_crashes ? o->max_crashes : DEFAULT_MAX_CRASHES;
+    e->crash = o->crash;
     e->dsn = strdup(o->dsn ? o->dsn : "");
     e->workers = calloc(e->n_workers, sizeof *e->workers);
     if (!e->dsn || !e->workers) {
@@ -1131,12 +1333,16 @@ int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     unsigned started = 0;
     int rc = 0;
+    /* Parked retries wait for a monotonic due time. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     for (unsigned i = 0; i < e->n_workers; i++) {
         yard_worker *w = &e->workers[i];
         w->e = e;
         w->idx = i;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
+        pthread_cond_init(&w->cv, &ca);
         if ((rc = yard_db_connect(e->dsn, &w->conn, err, errlen)))
             break;
         if (pthread_create(&w->thread, NULL, worker_main, w)) {
@@ -1145,6 +1351,7 @@ int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
         }
         started++;
     }
+    pthread_condattr_destroy(&ca);
     if (rc) {
         atomic_store(&e->stopping, true);
         for (unsigned i = 0; i < started; i++) {
@@ -1177,6 +1384,8 @@ void yard_engine_submit(yard_engine *e, yard_job *job)
         h = fnv1a(h, &job->wire.partition, sizeof job->wire.partition);
     yard_worker *w = &e->workers[h % e->n_workers];
     job->next = NULL;
+    job->lane = h;
+    job->retry = false;
     atomic_fetch_add(&job->binding->inflight, 1);
     atomic_fetch_add(&job->binding->stats.consumed, 1);
     atomic_fetch_add(&e->pending, 1);

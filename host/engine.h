@@ -16,6 +16,11 @@
  * answer OK makes the worker roll back and redo the batch with a savepoint
  * per event, so a handler may run more than once for one event but its
  * effects commit exactly once.
+ *
+ * A job whose handler asks to retry is parked with the later jobs of its
+ * key until its backoff has passed; the worker goes on with other keys
+ * meanwhile.  Parked jobs are not done, so their offsets are not
+ * committed.
  */
 #ifndef YARD_ENGINE_H
 #define YARD_ENGINE_H
@@ -78,6 +83,8 @@ struct yard_job {
     yard_envelope env;          /* decoded envelope (when derr.code == NULL) */
     yard_decode_error derr;     /* why it could not be decoded, or code NULL */
     uint32_t attempts;          /* handler calls so far */
+    uint64_t lane;              /* engine-owned: hash of (group, key) */
+    bool retry;                 /* engine-owned: its handler asked to retry */
     /* Called once by the engine, from a worker thread, when the job is
      * finished with; the transport then releases the job. */
     void (*on_done)(yard_job *job, yard_job_status status);
@@ -88,6 +95,12 @@ typedef struct yard_engine_opts {
     const char *dsn;
     uint32_t workers;
     uint32_t batch_size;
+    uint32_t handler_deadline_ms; /* slower calls are logged; 0: 5000 */
+    /* Events in handlers are noted here (one slot per worker), and events
+     * it counted max_crashes times are dead-lettered as PLUGIN_CRASHED.
+     * NULL: no crash record.  Owned by the caller; outlives the engine. */
+    struct yard_crashrec *crash;
+    uint32_t max_crashes;         /* 0: 3 */
 } yard_engine_opts;
 
 /* Start the workers, each with its own connection.  Returns 0 or an error

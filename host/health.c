@@ -24,6 +24,7 @@ typedef struct yard_beat {
     atomic_bool used;
     atomic_bool idle;
     atomic_llong last_ms;
+    atomic_llong handler_since_ms; /* in a plugin's handler since; 0: not */
     char what[NAME_LEN];
 } yard_beat;
 
@@ -46,6 +47,7 @@ static long long mono_ms(void)
 }
 
 static _Thread_local yard_beat *self;
+static atomic_uint handler_limit_ms; /* 0: handlers are not watched */
 
 void yard_health_thread_start(const char *what)
 {
@@ -58,6 +60,7 @@ void yard_health_thread_start(const char *what)
         snprintf(b->what, sizeof b->what, "%s", what ? what : "thread");
         atomic_store(&b->idle, false);
         atomic_store(&b->last_ms, mono_ms());
+        atomic_store(&b->handler_since_ms, 0);
         atomic_store(&b->used, true);
     }
     pthread_mutex_unlock(&beats_mu);
@@ -79,6 +82,24 @@ void yard_health_idle(void)
         atomic_store_explicit(&self->idle, true, memory_order_relaxed);
 }
 
+void yard_health_set_handler_limit(uint32_t ms)
+{
+    atomic_store(&handler_limit_ms, ms);
+}
+
+void yard_health_handler_begin(void)
+{
+    if (self)
+        atomic_store_explicit(&self->handler_since_ms, mono_ms(),
+                              memory_order_relaxed);
+}
+
+void yard_health_handler_end(void)
+{
+    if (self)
+        atomic_store_explicit(&self->handler_since_ms, 0, memory_order_relaxed);
+}
+
 void yard_health_thread_end(void)
 {
     yard_beat *b = self;
@@ -97,10 +118,23 @@ bool yard_health_live(uint32_t stale_ms, char *why, size_t whylen)
     bool live = true;
     if (whylen)
         why[0] = '\0';
+    long long limit = atomic_load(&handler_limit_ms);
     pthread_mutex_lock(&beats_mu);
     for (size_t i = 0; i < MAX_BEATS; i++) {
         yard_beat *b = &beats[i];
-        if (!atomic_load(&b->used) || atomic_load(&b->idle))
+        if (!atomic_load(&b->used))
+            continue;
+        long long since = atomic_load(&b->handler_since_ms);
+        if (limit && since && now - since > limit) {
+            live = false;
+            if (pos < whylen)
+                pos += (size_t)snprintf(why + pos, whylen - pos,
+                                        "%s: stuck in a plugin handler for %lld"
+                                        " ms (hard limit %lld ms)\n",
+                                        b->what, now - since, limit);
+            continue;
+        }
+        if (atomic_load(&b->idle))
             continue;
         long long age = now - atomic_load(&b->last_ms);
         if (age <= (long long)stale_ms)

@@ -29,8 +29,20 @@ void yard_health_tick(void);         /* busy, and alive now */
 void yard_health_idle(void);         /* about to wait for work */
 void yard_health_thread_end(void);   /* thread is leaving */
 
-/* Live when no busy slot is older than stale_ms.  Otherwise false, and
- * why lists the stale threads. */
+/* A thread is about to call into a plugin's handler / is back.  A call
+ * running longer than the handler limit makes the host not live, so the
+ * supervisor restarts it (and the crash record then counts the event). */
+void yard_health_handler_begin(void);
+void yard_health_handler_end(void);
+void yard_health_set_handler_limit(uint32_t ms); /* 0: no limit */
+
+/* The stale limit of /healthz and of the systemd watchdog: above the
+ * relay's 60 s flush bound. */
+#define YARD_HEALTH_STALE_MS 120000
+
+/* Live when no busy slot is older than stale_ms and no handler call has
+ * run past the handler limit.  Otherwise false, and why lists the
+ * threads. */
 bool yard_health_live(uint32_t stale_ms, char *why, size_t whylen);
 
 /* Set (or create) readiness condition `name`; `reason` says what is wrong

@@ -13,6 +13,7 @@
 
 #include "consumer.h"
 #include "control.h"
+#include "crashrec.h"
 #include "engine.h"
 #include "health.h"
 #include "http.h"
@@ -48,6 +49,7 @@ struct yard_host {
     pslot *slots;
     size_t n, cap;
     yard_engine *engine;
+    yard_crashrec *crash; /* NULL: state_dir unusable, no crash record */
     yard_relay *relay;
     /* Payload schemas from [host] schema_dir, loaded at start (a reload
      * keeps them: changed schemas need a restart). */
@@ -445,6 +447,19 @@ static int load_schemas(yard_host *h, char *err, size_t errlen)
     return 0;
 }
 
+/* Without a usable state_dir the host runs, but a plugin that crashes it
+ * on one event would crash it forever: say so. */
+static void open_crash_record(yard_host *h, PGconn *admin)
+{
+    char err[1024];
+    if (yard_crashrec_open(h->cfg->state_dir, h->cfg->workers, admin, &h->crash,
+                           err, sizeof err))
+        yard_log(YARD_LOG_WARN,
+                 "crash record disabled: events that crash a plugin are not "
+                 "dead-lettered as PLUGIN_CRASHED",
+                 "error", err, NULL);
+}
+
 int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -475,12 +490,17 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
         goto fail;
     if ((rc = load_plugins(h, &admin, err, errlen)))
         goto fail;
+    open_crash_record(h, admin);
     PQfinish(admin);
     admin = NULL;
 
+    yard_health_set_handler_limit(cfg->handler_hard_limit_ms);
     yard_engine_opts eo = {.dsn = cfg->postgres_dsn,
                            .workers = cfg->workers,
-                           .batch_size = cfg->batch_size};
+                           .batch_size = cfg->batch_size,
+                           .handler_deadline_ms = cfg->handler_deadline_ms,
+                           .crash = h->crash,
+                           .max_crashes = cfg->max_crashes};
     if ((rc = yard_engine_start(&eo, &h->engine, err, errlen)))
         goto fail;
     if ((rc = yard_relay_start(cfg, &h->relay, err, errlen)))
@@ -512,6 +532,7 @@ void yard_host_stop(yard_host *h)
     for (size_t i = 0; i < h->n; i++)
         yard_consumer_halt(h->slots[i].consumer);
     yard_engine_stop(h->engine, timeout);
+    yard_crashrec_close(h->crash);
     for (size_t i = 0; i < h->n; i++)
         yard_consumer_close(h->slots[i].consumer);
     yard_relay_stop(h->relay, timeout);

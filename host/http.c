@@ -19,7 +19,6 @@
 #define HTTP_PER_IP_LIMIT 16         /* connections per client address */
 #define HTTP_MEMORY_LIMIT (16 * 1024)/* per connection: request line+headers */
 #define HTTP_TIMEOUT_S 10            /* idle connection timeout */
-#define HTTP_DEFAULT_STALE_MS 120000 /* above the relay's 60 s flush bound */
 #define HTTP_WHY_LEN 8192
 
 struct yard_http {
@@ -179,7 +178,7 @@ int yard_http_start(const yard_http_opts *o, yard_http **out, char *err,
     }
     h->o = *o;
     if (!h->o.stale_ms)
-        h->o.stale_ms = HTTP_DEFAULT_STALE_MS;
+        h->o.stale_ms = YARD_HEALTH_STALE_MS;
     snprintf(h->listen, sizeof h->listen, "%s", o->listen);
     h->o.listen = h->listen;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;

@@ -245,6 +245,23 @@ static void dev_default_plugin_dir(const char *conf_dir)
         setenv("SWITCHYARD_HOST_PLUGIN_DIR", dir, 0);
 }
 
+/* What a host leaves in a state_dir it owned alone: crash records (empty
+ * after a clean stop) and the control socket. */
+static void remove_state_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[512];
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.' &&
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name) <
+                (int)sizeof path)
+            unlink(path);
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
 static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
 {
     char err[2048];
@@ -268,12 +285,28 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
     printf("kafka.brokers=%s\npostgres.dsn=%s\n", yard_mock_bootstraps(mock),
            yard_pgtmp_dsn(pg));
     yard_config *peek = NULL; /* errors are reported by run_host() */
-    if (yard_config_load(dir, &peek, NULL) == 0)
+    /* The state (control socket, crash record) lives with the throwaway
+     * stack unless state_dir is usable as configured. */
+    char state[256] = "";
+    if (yard_config_load(dir, &peek, NULL) == 0) {
         printf("http.listen=%s\n",
                *peek->http_listen ? peek->http_listen : "off");
+        if (access(peek->state_dir, W_OK) != 0 &&
+            !getenv("SWITCHYARD_HOST_STATE_DIR")) {
+            const char *tmp = getenv("TMPDIR");
+            snprintf(state, sizeof state, "%s/switchyard-dev-XXXXXX",
+                     tmp ? tmp : "/tmp");
+            if (mkdtemp(state))
+                setenv("SWITCHYARD_HOST_STATE_DIR", state, 1);
+            else
+                state[0] = '\0';
+        }
+    }
     yard_config_free(peek);
     fflush(stdout);
     rc = run_host(dir, set);
+    if (state[0])
+        remove_state_dir(state);
     yard_mock_stop(mock);
     yard_pgtmp_stop(pg);
     return rc;

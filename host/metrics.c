@@ -73,6 +73,11 @@ static const family families[YARD_M_COUNT] = {
     [YARD_M_HANDLER_DURATION] = {"switchyard_handler_duration_seconds",
                                  HISTOGRAM, "Time spent in plugin handlers.",
                                  L("plugin", "group", "type"), HB},
+    [YARD_M_HANDLER_OVERRUNS] = {"switchyard_handler_deadline_exceeded_total",
+                                 COUNTER,
+                                 "Handler calls that ran past "
+                                 "handler_deadline_ms.",
+                                 EV},
     [YARD_M_EVENT_LATENCY] = {"switchyard_event_latency_seconds", HISTOGRAM,
                               "From the event's ce_time to the commit of its "
                               "effects.",

@@ -31,6 +31,8 @@ typedef enum yard_metric_id {
     YARD_M_EVENTS_RETRIED,      /* counter {plugin,group,topic,type} */
     YARD_M_EVENTS_DEAD_LETTERED,/* counter {plugin,group,topic,type,code} */
     YARD_M_HANDLER_DURATION,    /* histogram {plugin,group,type} seconds */
+    YARD_M_HANDLER_OVERRUNS,    /* counter {plugin,group,topic,type}: calls
+                                   past handler_deadline_ms */
     YARD_M_EVENT_LATENCY,       /* histogram {plugin,group,topic}: ce_time
                                    to commit, seconds */
     YARD_M_TRANSACTION_DURATION,/* histogram {result}: BEGIN..COMMIT */

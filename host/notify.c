@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "log.h"
 
 #ifdef YARD_HAVE_SYSTEMD
@@ -77,10 +78,20 @@ static void *watchdog_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "yard-watchdog");
+    bool was_live = true;
     pthread_mutex_lock(&wd.lock);
     while (!wd.stop) {
         pthread_mutex_unlock(&wd.lock);
-        yard_notify_watchdog();
+        /* Fed only while live: a stuck handler or loop is what the
+         * watchdog is for, and systemd then restarts the host. */
+        char why[512];
+        bool live = yard_health_live(YARD_HEALTH_STALE_MS, why, sizeof why);
+        if (live)
+            yard_notify_watchdog();
+        else if (was_live)
+            yard_log(YARD_LOG_ERROR, "not live: watchdog no longer fed",
+                     "why", why, NULL);
+        was_live = live;
         pthread_mutex_lock(&wd.lock);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);

@@ -1,12 +1,16 @@
 /* harness.c — real parts for integration tests (see harness.h). */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -304,4 +308,88 @@ void th_pg_stop(yard_pgtmp *pg, PGconn *admin)
 {
     PQfinish(admin);
     yard_pgtmp_stop(pg);
+}
+
+/* ---- a plain-socket HTTP client ----------------------------------------- */
+
+int th_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+int th_connect_to(int port, int timeout_s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = timeout_s};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Send `req` as is and read the answer to EOF.  Returns the status code,
+ * 0 when the server closed without an answer, -1 when it could not be
+ * reached.  *body (malloc'd, NUL-terminated) gets the body when asked. */
+int th_http_raw(int port, const char *req, size_t reqlen, char **body)
+{
+    if (body)
+        *body = NULL;
+    int fd = th_connect_to(port, 10);
+    if (fd < 0)
+        return -1;
+    for (size_t off = 0; off < reqlen;) {
+        ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may close before reading all of it */
+        off += (size_t)n;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+    char *b = strstr(buf, "\r\n\r\n");
+    if (body && b) {
+        *body = strdup(b + 4);
+    }
+    free(buf);
+    return status;
+}
+
+int th_http_get(int port, const char *path, char **body)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: "
+                     "close\r\n\r\n",
+                     path);
+    return th_http_raw(port, req, (size_t)n, body);
 }

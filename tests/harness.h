@@ -67,4 +67,17 @@ const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
 long long th_wait_num(PGconn *c, const char *sql, long long want,
                       long long timeout_ms);
 
+/* ---- a plain-socket HTTP client (for the host's /metrics, /healthz...) -- */
+
+/* A loopback TCP port that was free a moment ago, or -1. */
+int th_free_port(void);
+/* A socket connected to 127.0.0.1:port with send/receive timeouts, or -1. */
+int th_connect_to(int port, int timeout_s);
+/* Send `req` as is and read the answer to EOF.  Returns the status code,
+ * 0 when the server closed without an answer, -1 when it could not be
+ * reached.  *body (malloc'd, caller frees) gets the body when asked. */
+int th_http_raw(int port, const char *req, size_t reqlen, char **body);
+/* GET path; like th_http_raw. */
+int th_http_get(int port, const char *path, char **body);
+
 #endif

@@ -15,6 +15,16 @@ int yard_test_main(const char *suite, CU_InitializeFunc init,
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
+    /* YARD_TEST_ONLY=TEXT: run only the tests whose name contains TEXT
+     * (while working on one; ctest runs them all). */
+    const char *only = getenv("YARD_TEST_ONLY");
+    if (only && *only) {
+        size_t kept = 0;
+        for (size_t i = 0; tests[i].pName; i++)
+            if (strstr(tests[i].pName, only))
+                tests[kept++] = tests[i];
+        tests[kept] = (CU_TestInfo)CU_TEST_INFO_NULL;
+    }
     CU_SuiteInfo suites[] = {{(char *)suite, init, clean, NULL, NULL, tests},
                              CU_SUITE_INFO_NULL};
     if (CU_register_suites(suites) != CUE_SUCCESS) {

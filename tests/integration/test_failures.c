@@ -55,9 +55,11 @@ typedef struct run {
 } run;
 
 /* A database, a broker with <name>.input (1 partition unless given) and
- * the DLQ topic, a conf dir with the plugin. */
-static bool run_setup(run *r, const char *name, const char *plugin,
-                      int partitions, const char *extra_topic)
+ * the DLQ topic, a conf dir with the plugin; host_extra: more [host]
+ * lines, or NULL. */
+static bool run_setup_with(run *r, const char *name, const char *plugin,
+                           int partitions, const char *extra_topic,
+                           const char *host_extra, int retry_initial_ms)
 {
     memset(r, 0, sizeof *r);
     r->name = name;
@@ -76,27 +78,34 @@ static bool run_setup(run *r, const char *name, const char *plugin,
     if (!r->db || !r->broker || !r->dir)
         return false;
     snprintf(r->calls, sizeof r->calls, "%s/calls.log", r->dir);
-    char host[2048];
+    char host[3072];
     snprintf(host, sizeof host,
-             "[host]\nworkers = 4\nbatch_size = 64\nplugin_dir = %s\n"
+             "[host]\n%sbatch_size = 64\nplugin_dir = %s\n"
              "shutdown_timeout_ms = 20000\n\n"
              "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
              "heartbeat.interval.ms = 500\nfetch.wait.max.ms = 10\n"
              "topic.metadata.refresh.interval.ms = 1000\n\n"
              "[postgres]\ndsn = %s dbname=%s\n",
-             YARD_TEST_PLUGIN_DIR, th_broker_bootstrap(r->broker),
-             yard_pgtmp_dsn(pg), name);
+             host_extra ? host_extra : "workers = 4\n", YARD_TEST_PLUGIN_DIR,
+             th_broker_bootstrap(r->broker), yard_pgtmp_dsn(pg), name);
     char pl[1400];
     snprintf(pl, sizeof pl,
              "[plugin]\npath = %s.so\nretry_initial_ms = %d\n"
              "retry_max_ms = %d\nretry_max_attempts = %d\n\n"
              "[settings]\ncall_log = %s\n",
-             plugin, RETRY_INITIAL_MS, RETRY_MAX_MS, RETRY_MAX_ATTEMPTS,
-             r->calls);
+             plugin, retry_initial_ms ? retry_initial_ms : RETRY_INITIAL_MS,
+             retry_initial_ms ? 4 * retry_initial_ms : RETRY_MAX_MS,
+             RETRY_MAX_ATTEMPTS, r->calls);
     char plname[64];
     snprintf(plname, sizeof plname, "50-%s.ini", plugin);
     return yard_test_write(r->dir, "host.ini", host) == 0 &&
            yard_test_write(r->dir, plname, pl) == 0;
+}
+
+static bool run_setup(run *r, const char *name, const char *plugin,
+                      int partitions, const char *extra_topic)
+{
+    return run_setup_with(r, name, plugin, partitions, extra_topic, NULL, 0);
 }
 
 static void run_teardown(run *r)
@@ -817,6 +826,285 @@ static void test_broker_down_up(void)
     run_teardown(&r);
 }
 
+/* ---- a retry holds back its key, not the others -------------------------- */
+
+#define WAIT_OTHERS 100
+#define WAIT_INITIAL_MS 2000 /* backoffs 1-2 s, then 2-4 s */
+
+/* The committed offset of partition 0 of `topic` for `group` (negative:
+ * none), read without joining the group. */
+static long long committed_offset(const char *bootstrap, const char *group,
+                                  const char *topic)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!c)
+        return -2;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0);
+    long long off = -2;
+    if (rd_kafka_committed(c, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        !l->elems[0].err)
+        off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(c);
+    return off;
+}
+
+/* One worker, so every key shares it: while the first event waits between
+ * its attempts, the other keys' events are handled; the next event of its
+ * key waits for it, and the committed offset stays at the waiting one. */
+static void test_retry_other_keys(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup_with(&r, "waits", "faulty", 1, NULL,
+                                        "workers = 1\n", WAIT_INITIAL_MS));
+    pid_t host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    wait_ready(&r, "faulty_effect");
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(r.broker));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    /* Offsets 0 and 1: the retrying event and the next of its key. */
+    CU_ASSERT_TRUE(th_produce_ce(p, r.input, "slow", "waits-retry", r.input,
+                                 "{\"seq\":0,\"mode\":\"retry\",\"k\":2}"));
+    CU_ASSERT_TRUE(th_produce_ce(p, r.input, "slow", "waits-next", r.input,
+                                 "{\"seq\":1}"));
+    for (int i = 0; i < WAIT_OTHERS; i++) {
+        char key[16], id[32], payload[64];
+        snprintf(key, sizeof key, "other-%02d", i % 20);
+        snprintf(id, sizeof id, "other-%03d", i);
+        snprintf(payload, sizeof payload, "{\"seq\":%d}", i / 20);
+        CU_ASSERT_TRUE(th_produce_ce(p, r.input, key, id, r.input, payload));
+    }
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+
+    CU_ASSERT_EQUAL(th_wait_num(r.db, "SELECT count(*) FROM faulty_effect"
+                                      " WHERE event_id LIKE 'other-%'",
+                                WAIT_OTHERS, 60000),
+                    WAIT_OTHERS);
+    const char *waiting = "SELECT count(*) FROM faulty_effect"
+                          " WHERE event_id LIKE 'waits-%'";
+    long long before = th_sql_num(r.db, waiting);
+    long long off = committed_offset(th_broker_bootstrap(r.broker), "faulty",
+                                     r.input);
+    long long after = th_sql_num(r.db, waiting);
+    printf("\n  others handled; the waiting key has %lld effect(s), committed"
+           " offset %lld",
+           after, off);
+    CU_ASSERT_EQUAL(before, 0); /* else the premise (it still waits) failed */
+    CU_ASSERT_EQUAL(after, 0);
+    CU_ASSERT_TRUE(off <= 0);
+
+    CU_ASSERT_EQUAL(th_wait_num(r.db, waiting, 2, 60000), 2);
+    calls c = calls_of(&r, "waits-retry");
+    CU_ASSERT_EQUAL(c.attempts, 3);
+    /* The others committed before the waiting event; its key kept order. */
+    CU_ASSERT_EQUAL(th_sql_num(r.db,
+                               "SELECT ((SELECT max(at) FROM faulty_effect WHERE"
+                               " event_id LIKE 'other-%') < (SELECT at FROM"
+                               " faulty_effect WHERE event_id = 'waits-retry'))::int"),
+                    1);
+    CU_ASSERT_EQUAL(th_sql_num(r.db,
+                               "SELECT ((SELECT id FROM faulty_effect WHERE event_id"
+                               " = 'waits-retry') < (SELECT id FROM faulty_effect"
+                               " WHERE event_id = 'waits-next'))::int"),
+                    1);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(*) FROM faulty_effect"),
+                    WAIT_OTHERS + 2);
+    /* Once it is done, the committed offset moves past everything. */
+    long long t0 = yard_test_now_ms();
+    while ((off = committed_offset(th_broker_bootstrap(r.broker), "faulty",
+                                   r.input)) != WAIT_OTHERS + 2 &&
+           yard_test_now_ms() - t0 < 20000)
+        usleep(200 * 1000);
+    CU_ASSERT_EQUAL(off, WAIT_OTHERS + 2);
+    stop_host(host);
+    run_teardown(&r);
+}
+
+/* ---- a plugin that crashes the host on one event ------------------------ */
+
+#define CRASH_EVENTS 300
+#define CRASH_AT 150
+#define MAX_CRASHES 3
+
+/* Like a supervisor: wait for the host to die, or for `sql` to reach
+ * `want`.  Returns true when the host died (status in *st). */
+static bool died_before(pid_t host, PGconn *db, const char *sql, long long want,
+                        int *st)
+{
+    long long t0 = yard_test_now_ms();
+    while (yard_test_now_ms() - t0 < 120000) {
+        if (waitpid(host, st, WNOHANG) == host)
+            return true;
+        if (th_sql_num(db, sql) == want)
+            return false;
+        usleep(100 * 1000);
+    }
+    CU_FAIL("neither died nor finished in 120 s");
+    return false;
+}
+
+static void test_crash_loop(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup_with(&r, "crashes", "faulty", 1, NULL,
+                                        "workers = 2\nstate_dir = .\n"
+                                        "max_crashes = 3\n",
+                                        0));
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(r.broker));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    for (int i = 0; i < CRASH_EVENTS; i++) {
+        char key[16], id[32], payload[96];
+        snprintf(key, sizeof key, "key-%02d", i % 10);
+        if (i == CRASH_AT)
+            snprintf(id, sizeof id, "crash-me");
+        else
+            snprintf(id, sizeof id, "calm-%03d", i);
+        snprintf(payload, sizeof payload, "{\"seq\":%d%s}", i / 10,
+                 i == CRASH_AT ? ",\"mode\":\"crash\"" : "");
+        CU_ASSERT_TRUE(th_produce_ce(p, r.input, key, id, r.input, payload));
+    }
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+
+    /* Every calm event handled and the crasher dead-lettered. */
+    const char *finished =
+        "SELECT (SELECT count(*) FROM faulty_effect) + (SELECT count(*) FROM"
+        " yard_dead_letter) * 10000";
+    long long want = CRASH_EVENTS - 1 + 10000;
+    int deaths = 0, st = 0;
+    pid_t host = -1;
+    for (int start = 0; start < MAX_CRASHES + 2; start++) {
+        host = th_host_spawn(r.dir);
+        CU_ASSERT_TRUE_FATAL(host > 0);
+        if (start == 0) /* its migrations come before any event */
+            wait_ready(&r, "faulty_effect");
+        if (!died_before(host, r.db, finished, want, &st))
+            break;
+        deaths++;
+        host = -1;
+        printf("\n  host died (%s %d)", WIFSIGNALED(st) ? "signal" : "exit",
+               WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        CU_ASSERT_FALSE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    printf("\n  %d crash(es) before the event was dead-lettered", deaths);
+    CU_ASSERT_EQUAL(deaths, MAX_CRASHES);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, finished), want);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(DISTINCT event_id) FROM"
+                                     " faulty_effect WHERE event_id LIKE 'calm-%'"),
+                    CRASH_EVENTS - 1);
+    CU_ASSERT_EQUAL(th_sql_num(r.db, "SELECT count(*) FROM yard_dead_letter"
+                                     " WHERE event_id = 'crash-me' AND"
+                                     " error_code = 'PLUGIN_CRASHED' AND plugin"
+                                     " = 'faulty' AND kafka_offset = 150"),
+                    1);
+    calls c = calls_of(&r, "crash-me");
+    CU_ASSERT_EQUAL(c.n_calls, MAX_CRASHES); /* never handed over again */
+    /* Handled normally or dead-lettered: no longer on record. */
+    CU_ASSERT_EQUAL(th_wait_num(r.db, "SELECT count(*) FROM yard_crash_record",
+                                0, 10000),
+                    0);
+    if (host > 0)
+        stop_host(host);
+    run_teardown(&r);
+}
+
+/* ---- a handler stuck past the hard limit ------------------------------ */
+
+#define STUCK_MS 6000
+
+/* Poll GET path until it answers `want` (body kept in *body) or timeout. */
+static int poll_http(int port, const char *path, int want, long long timeout_ms,
+                     char **body)
+{
+    long long t0 = yard_test_now_ms();
+    int st;
+    *body = NULL;
+    while ((st = th_http_get(port, path, body)) != want &&
+           yard_test_now_ms() - t0 < timeout_ms) {
+        free(*body);
+        *body = NULL;
+        usleep(100 * 1000);
+    }
+    return st;
+}
+
+static bool file_has(const char *dir, const char *name, const char *needle)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Past the deadline: logged with the event id and counted.  Past the hard
+ * limit: /healthz fails (naming the worker) while the call lasts, so a
+ * supervisor would restart the host; live again once it returns. */
+static void test_stuck_handler(void)
+{
+    run r;
+    CU_ASSERT_TRUE_FATAL(run_setup_with(&r, "stuck", "faulty", 1, NULL,
+                                        "workers = 2\nhandler_deadline_ms = 300\n"
+                                        "handler_hard_limit_ms = 1500\n",
+                                        0));
+    int port = th_free_port();
+    char http[64];
+    snprintf(http, sizeof http, "[http]\nlisten = 127.0.0.1:%d\n", port);
+    CU_ASSERT_TRUE_FATAL(yard_test_write(r.dir, "20-http.ini", http) == 0);
+    pid_t host = th_host_spawn(r.dir);
+    CU_ASSERT_TRUE_FATAL(host > 0);
+    char *body = NULL;
+    CU_ASSERT_EQUAL(poll_http(port, "/readyz", 200, 60000, &body), 200);
+    free(body);
+    CU_ASSERT_EQUAL(th_http_get(port, "/healthz", NULL), 200);
+
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(r.broker));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    char payload[96];
+    snprintf(payload, sizeof payload, "{\"seq\":0,\"mode\":\"slow\",\"ms\":%d}",
+             STUCK_MS);
+    CU_ASSERT_TRUE(th_produce_ce(p, r.input, "k", "stuck-1", r.input, payload));
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+
+    long long t0 = yard_test_now_ms();
+    CU_ASSERT_EQUAL(poll_http(port, "/healthz", 503, STUCK_MS, &body), 503);
+    printf("\n  /healthz 503 after %lld ms: %s", yard_test_now_ms() - t0,
+           body ? body : "");
+    CU_ASSERT_PTR_NOT_NULL(body ? strstr(body, "stuck in a plugin handler") : NULL);
+    free(body);
+    CU_ASSERT_EQUAL(poll_http(port, "/healthz", 200, STUCK_MS + 10000, &body), 200);
+    free(body);
+    printf("\n  live again after %lld ms", yard_test_now_ms() - t0);
+    CU_ASSERT_TRUE(yard_test_now_ms() - t0 >= STUCK_MS - 1500);
+    CU_ASSERT_EQUAL(th_wait_num(r.db, "SELECT count(*) FROM faulty_effect WHERE"
+                                      " event_id = 'stuck-1'",
+                                1, 20000),
+                    1);
+    CU_ASSERT_EQUAL(th_http_get(port, "/metrics", &body), 200);
+    CU_ASSERT_PTR_NOT_NULL(
+        body ? strstr(body, "switchyard_handler_deadline_exceeded_total{plugin="
+                            "\"faulty\",group=\"faulty\",topic=\"stuck.input\","
+                            "type=\"stuck.input\"} 1")
+             : NULL);
+    free(body);
+    stop_host(host);
+    CU_ASSERT_TRUE(file_has(r.dir, "host.log", "event_id=stuck-1"));
+    CU_ASSERT_TRUE(file_has(r.dir, "host.log", "handler exceeded its deadline"));
+    run_teardown(&r);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -826,6 +1114,11 @@ int main(void)
         {"PostgreSQL backends terminated and server restarted mid-stream",
          test_postgres_faults},
         {"broker down and up mid-stream", test_broker_down_up},
+        {"a retry holds back its key, not the other keys of its worker",
+         test_retry_other_keys},
+        {"a plugin that crashes the host: PLUGIN_CRASHED after 3 crashes",
+         test_crash_loop},
+        {"a handler stuck past its hard limit fails /healthz", test_stuck_handler},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("failures", suite_init, suite_clean, tests);

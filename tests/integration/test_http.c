@@ -49,90 +49,6 @@ static int suite_clean(void)
     return 0;
 }
 
-/* ---- a plain-socket HTTP client ----------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int connect_to(int port, int timeout_s)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {.tv_sec = timeout_s};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Send `req` as is and read the answer to EOF.  Returns the status code,
- * 0 when the server closed without an answer, -1 when it could not be
- * reached.  *body (malloc'd, NUL-terminated) gets the body when asked. */
-static int http_raw(int port, const char *req, size_t reqlen, char **body)
-{
-    if (body)
-        *body = NULL;
-    int fd = connect_to(port, 10);
-    if (fd < 0)
-        return -1;
-    for (size_t off = 0; off < reqlen;) {
-        ssize_t n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            break; /* the server may close before reading all of it */
-        off += (size_t)n;
-    }
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        status = 0;
-    char *b = strstr(buf, "\r\n\r\n");
-    if (body && b) {
-        *body = strdup(b + 4);
-    }
-    free(buf);
-    return status;
-}
-
-static int http_get(int port, const char *path, char **body)
-{
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: "
-                     "close\r\n\r\n",
-                     path);
-    return http_raw(port, req, (size_t)n, body);
-}
-
 /* Sum of the samples of `name` whose line contains `filter` (NULL: all). */
 static double metric_sum(const char *text, const char *name, const char *filter)
 {
@@ -163,7 +79,7 @@ static int wait_status(int port, const char *path, int want, long long timeout_m
     int st = -1;
     for (;;) {
         char *b = NULL;
-        st = http_get(port, path, &b);
+        st = th_http_get(port, path, &b);
         if (st == want || yard_test_now_ms() >= until) {
             if (body)
                 *body = b;
@@ -184,7 +100,7 @@ static double wait_metric(int port, const char *name, const char *filter,
     double v = -1;
     while (yard_test_now_ms() < until) {
         char *b = NULL;
-        if (http_get(port, "/metrics", &b) == 200)
+        if (th_http_get(port, "/metrics", &b) == 200)
             v = metric_sum(b, name, filter);
         free(b);
         if (v == want)
@@ -200,7 +116,7 @@ static bool wait_lag_zero(int port, long long timeout_ms)
     long long until = yard_test_now_ms() + timeout_ms;
     while (yard_test_now_ms() < until) {
         char *b = NULL;
-        bool ok = http_get(port, "/metrics", &b) == 200;
+        bool ok = th_http_get(port, "/metrics", &b) == 200;
         for (int i = 0; ok && i < PARTITIONS; i++) {
             char series[160];
             snprintf(series, sizeof series,
@@ -277,7 +193,7 @@ static bool log_has(const char *dir, const char *needle)
 static void check_plugins_json(int port)
 {
     char *b = NULL;
-    CU_ASSERT_EQUAL(http_get(port, "/plugins", &b), 200);
+    CU_ASSERT_EQUAL(th_http_get(port, "/plugins", &b), 200);
     json_t *doc = b ? json_loads(b, 0, NULL) : NULL;
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
     json_t *p = json_array_get(json_object_get(doc, "plugins"), 0);
@@ -322,18 +238,18 @@ static void abuse(int port, const char *dir, rd_kafka_t *p, const char *input,
     char *b = NULL;
     const char post[] = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: "
                         "5\r\nConnection: close\r\n\r\nhello";
-    CU_ASSERT_EQUAL(http_raw(port, post, sizeof post - 1, NULL), 405);
+    CU_ASSERT_EQUAL(th_http_raw(port, post, sizeof post - 1, NULL), 405);
     const char del[] = "DELETE /plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    CU_ASSERT_EQUAL(http_raw(port, del, sizeof del - 1, NULL), 405);
-    CU_ASSERT_EQUAL(http_get(port, "/nope", NULL), 404);
-    CU_ASSERT_EQUAL(http_get(port, "/metrics/../plugins", NULL), 404);
+    CU_ASSERT_EQUAL(th_http_raw(port, del, sizeof del - 1, NULL), 405);
+    CU_ASSERT_EQUAL(th_http_get(port, "/nope", NULL), 404);
+    CU_ASSERT_EQUAL(th_http_get(port, "/metrics/../plugins", NULL), 404);
 
     /* Malformed: not HTTP at all, and a broken request line. */
     const char junk[] = "\x01\x02\x03 hello there\r\n\r\n";
-    int st = http_raw(port, junk, sizeof junk - 1, NULL);
+    int st = th_http_raw(port, junk, sizeof junk - 1, NULL);
     CU_ASSERT_TRUE(st == 400 || st == 0);
     const char bad[] = "GET\r\n\r\n";
-    st = http_raw(port, bad, sizeof bad - 1, NULL);
+    st = th_http_raw(port, bad, sizeof bad - 1, NULL);
     CU_ASSERT_TRUE(st == 400 || st == 0);
 
     /* Oversized: 64 KiB of headers against a 16 KiB per-connection limit. */
@@ -344,7 +260,7 @@ static void abuse(int port, const char *dir, rd_kafka_t *p, const char *input,
     n += (int)big;
     n += snprintf(req + n, 256, "\r\nConnection: close\r\n\r\n");
     long long t0 = yard_test_now_ms();
-    st = http_raw(port, req, (size_t)n, NULL);
+    st = th_http_raw(port, req, (size_t)n, NULL);
     free(req);
     printf("\n  oversized request: status %d after %lld ms", st,
            yard_test_now_ms() - t0);
@@ -354,7 +270,7 @@ static void abuse(int port, const char *dir, rd_kafka_t *p, const char *input,
     /* 200 idle connections at once, while events keep flowing. */
     int fds[FLOOD], opened = 0;
     for (int i = 0; i < FLOOD; i++)
-        if ((fds[i] = connect_to(port, 2)) >= 0)
+        if ((fds[i] = th_connect_to(port, 2)) >= 0)
             opened++;
     printf("\n  flood: %d of %d connections accepted by the kernel", opened, FLOOD);
     for (int i = EVENTS; i < EVENTS + BURST; i++)
@@ -387,7 +303,7 @@ static void test_metrics_health_ready(void)
     const char *topics[] = {t1, t2, "dlq.counter:1"};
     th_broker *broker = th_broker_start(1, topics, 3);
     char *dir = yard_test_tmpdir(name);
-    int port = free_port();
+    int port = th_free_port();
     CU_ASSERT_TRUE_FATAL(db && broker && dir && port > 0);
     char host[2048];
     snprintf(host, sizeof host,
@@ -413,7 +329,7 @@ static void test_metrics_health_ready(void)
     printf("\n  ready after %lld ms: %d %s", yard_test_now_ms() - t0, st, b ? b : "");
     CU_ASSERT_EQUAL(st, 200);
     free(b);
-    CU_ASSERT_EQUAL(http_get(port, "/healthz", NULL), 200);
+    CU_ASSERT_EQUAL(th_http_get(port, "/healthz", NULL), 200);
 
     rd_kafka_t *p = th_producer(th_broker_bootstrap(broker));
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -454,7 +370,7 @@ static void test_metrics_health_ready(void)
     CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM yard_dead_letter"), MALFORMED);
 
     char *m = NULL;
-    CU_ASSERT_EQUAL_FATAL(http_get(port, "/metrics", &m), 200);
+    CU_ASSERT_EQUAL_FATAL(th_http_get(port, "/metrics", &m), 200);
     CU_ASSERT_EQUAL(metric_sum(m, "switchyard_handler_duration_seconds_count", f),
                     EVENTS);
     CU_ASSERT_EQUAL(metric_sum(m, "switchyard_event_latency_seconds_count", f),
@@ -500,7 +416,7 @@ static void test_metrics_health_ready(void)
     CU_ASSERT_PTR_NOT_NULL(b ? strstr(b, "postgres") : NULL);
     printf("\n  PostgreSQL down: /readyz %d: %s", st, b ? b : "");
     free(b);
-    CU_ASSERT_EQUAL(http_get(port, "/healthz", NULL), 200);
+    CU_ASSERT_EQUAL(th_http_get(port, "/healthz", NULL), 200);
     char err[512];
     CU_ASSERT_EQUAL_FATAL(yard_pgtmp_restart(pg, NULL, err, sizeof err), 0);
     st = wait_status(port, "/readyz", 200, 60000, NULL);

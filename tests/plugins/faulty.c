@@ -9,6 +9,7 @@
  *   "mode":"retry_always"    answer RETRY every time
  *   "mode":"emit_huge"       emit a 1 MB event; REJECT when emit refuses it
  *   "mode":"slow","ms":N     sleep N ms, then handle it
+ *   "mode":"crash"           take the process down with SIGSEGV, every time
  * Attempts, not calls: the host may call a handler twice in one
  * attempt (a batch's fast path gives way to the careful one and is rolled
  * back), so calls less than ROUND_GAP_MS after the previous call of the
@@ -20,6 +21,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,8 @@ static sy_result on_input(sy_ctx *ctx, const sy_event *ev, void *state)
     if (mode) {
         mode += 8;
         unsigned attempt = count_call(ev->id);
+        if (strncmp(mode, "crash\"", 6) == 0)
+            raise(SIGSEGV); /* what a stray pointer in a plugin does */
         if (strncmp(mode, "reject\"", 7) == 0)
             return SY_REJECT;
         if (strncmp(mode, "reject_first\"", 13) == 0 && attempt == 1)
