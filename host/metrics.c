@@ -138,6 +138,14 @@ static const family families[YARD_M_COUNT] = {
     [YARD_M_HTTP_REQUESTS] = {"switchyard_http_requests_total", COUNTER,
                               "Requests to the HTTP endpoint.",
                               L("route", "code")},
+    [YARD_M_TOPIC_MISSING] = {"switchyard_topic_missing", GAUGE,
+                              "1 when a configured topic was missing at "
+                              "start and could not be created.",
+                              L("topic")},
+    [YARD_M_TOPIC_MISMATCH] = {"switchyard_topic_mismatch", GAUGE,
+                               "1 when a configured topic's setting differs "
+                               "on the cluster (checked at start).",
+                               L("topic", "setting")},
 };
 
 struct yard_series {

@@ -52,6 +52,10 @@ typedef enum yard_metric_id {
     YARD_M_PLUGIN_COUNTER,      /* counter {plugin,counter}: metric_add()
                                    of plugins (scrape-built) */
     YARD_M_HTTP_REQUESTS,       /* counter {route,code} */
+    YARD_M_TOPIC_MISSING,       /* gauge {topic}: 1 when a [topic NAME] is
+                                   missing and could not be created */
+    YARD_M_TOPIC_MISMATCH,      /* gauge {topic,setting}: 1 when the topic
+                                   differs from its [topic NAME] */
     YARD_M_COUNT
 } yard_metric_id;
 
