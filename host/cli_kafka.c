@@ -258,8 +258,9 @@ static int take_option(kargs *a, const opt_def *d, const char *v)
         ok = push(a->topics, &a->n_topics, v);
         break;
     case O_HEADER:
-        ok =
-            strchr(v, '=') && v[0] != '=' && push(a->headers, &a->n_headers, v);
+        /* NAME=VALUE with a name of 1 to 255 bytes */
+        ok = strchr(v, '=') && v[0] != '=' && strchr(v, '=') - v < 256 &&
+             push(a->headers, &a->n_headers, v);
         break;
     case O_DATA:
         a->data = v;
@@ -838,9 +839,10 @@ static int select_partitions(rd_kafka_t *rk, const kargs *a,
             if (!pattern_selects(pats[p], mt->topic))
                 continue;
             any = true;
+            /* One pattern cannot select a topic twice. */
             for (int k = 0; k < mt->partition_cnt; k++)
-                if (!rd_kafka_topic_partition_list_find(l, mt->topic,
-                                                        mt->partitions[k].id))
+                if (n == 1 || !rd_kafka_topic_partition_list_find(
+                                  l, mt->topic, mt->partitions[k].id))
                     rd_kafka_topic_partition_list_add(l, mt->topic,
                                                       mt->partitions[k].id)
                         ->offset = offset;
@@ -1168,22 +1170,24 @@ watermarks(rd_kafka_t *rk, const kargs *a,
     return w;
 }
 
-/* The partitions a group's row set shows: with --topic all of them, else
- * every partition of the topics where the group committed something. */
+/* The partitions a group shows: with --topic all of them, else every
+ * partition of the topics where the group committed something.  c holds
+ * each topic's partitions together (select_partitions()). */
 static rd_kafka_topic_partition_list_t *
 shown_partitions(const kargs *a, const rd_kafka_topic_partition_list_t *c)
 {
     if (a->n_topics)
         return rd_kafka_topic_partition_list_copy(c);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-    for (int i = 0; i < c->cnt; i++) {
+    for (int first = 0, end; first < c->cnt; first = end) {
         bool committed = false;
-        for (int k = 0; k < c->cnt && !committed; k++)
-            committed = c->elems[k].offset >= 0 &&
-                        strcmp(c->elems[k].topic, c->elems[i].topic) == 0;
-        if (committed)
-            rd_kafka_topic_partition_list_add(l, c->elems[i].topic,
-                                              c->elems[i].partition);
+        for (end = first; end < c->cnt && strcmp(c->elems[end].topic,
+                                                 c->elems[first].topic) == 0;
+             end++)
+            committed |= c->elems[end].offset >= 0;
+        for (int k = first; committed && k < end; k++)
+            rd_kafka_topic_partition_list_add(l, c->elems[k].topic,
+                                              c->elems[k].partition);
     }
     return l;
 }

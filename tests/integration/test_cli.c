@@ -53,15 +53,28 @@ typedef struct result {
 
 static result res;
 
-static void slurp(const char *name, char *buf, size_t len)
+static void slurp_path(const char *path, char *buf, size_t len)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, len - 1, f) : 0;
     buf[n] = '\0';
     if (f)
         fclose(f);
+}
+
+static void slurp(const char *name, char *buf, size_t len)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    slurp_path(path, buf, len);
+}
+
+static int count(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
 }
 
 /* Start `switchyard ARGS...` (NULL-terminated) with `input` (or nothing)
@@ -254,8 +267,10 @@ static void test_usage(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "bootstrap.servers"));
     CU_ASSERT_PTR_NOT_NULL(strstr(res.err, "--brokers"));
     /* The other commands' help too. */
-    const char *others[][2] = {{"status", "--help"}, {"reload", "-h"},
-                               {"dlq", "--help"},    {"schema", "--help"}};
+    const char *others[][2] = {{"status", "--help"},
+                               {"reload", "-h"},
+                               {"dlq", "--help"},
+                               {"schema", "--help"}};
     for (size_t i = 0; i < 4; i++) {
         CU_ASSERT_EQUAL(cli(NULL, others[i][0], others[i][1], NULL), 0);
         CU_ASSERT_EQUAL(strncmp(res.out, "usage: switchyard ", 18), 0);
@@ -515,8 +530,7 @@ static long long counter_lag(const char *const *args, int *caught_up)
         }
         CU_ASSERT_EQUAL(sum, lag);
         /* Before the group's first commit it shows no partition. */
-        if (json_array_size(json_object_get(g, "partitions")) !=
-            LAG_PARTITIONS)
+        if (json_array_size(json_object_get(g, "partitions")) != LAG_PARTITIONS)
             lag = -1;
     }
     json_decref(doc);
@@ -576,6 +590,15 @@ static void test_lag_and_status(void)
     CU_ASSERT_EQUAL(cli(NULL, "status", "--conf-dir", host_conf, NULL), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "counter"));
     CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "reloads: 0"));
+
+    /* lag read the group's offsets without joining it: the host's
+     * consumer was assigned its partitions once and never rebalanced. */
+    char log[1200];
+    snprintf(log, sizeof log, "%s/host.log", host_conf);
+    static char hostlog[1 << 20];
+    slurp_path(log, hostlog, sizeof hostlog);
+    CU_ASSERT_EQUAL(count(hostlog, "partitions assigned"), 1);
+    CU_ASSERT_EQUAL(count(hostlog, "partitions revoked"), 0);
 
     kill(host, SIGTERM);
     CU_ASSERT_EQUAL(exit_code(th_host_wait(host, 60000)), 0);
