@@ -782,7 +782,7 @@ static void test_env_every_host_key(void)
             tried++;
         }
     }
-    CU_ASSERT_EQUAL(tried, 9 + 1 + 3 + 1); /* host, postgres, retry, http */
+    CU_ASSERT_EQUAL(tried, 12 + 1 + 3 + 1); /* host, postgres, retry, http */
     yard_test_rm_rf(dir);
     free(dir);
 }
