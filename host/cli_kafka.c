@@ -176,7 +176,8 @@ static void print_usage(FILE *f, const kargs *a, const char *default_dir)
     fprintf(f,
             "\n"
             "common options:\n"
-            "  --brokers LIST    bootstrap servers (default: [kafka]\n"
+            "  --brokers LIST    bootstrap servers (default:\n"
+            "                    $SWITCHYARD_KAFKA_BROKERS, else [kafka]\n"
             "                    bootstrap.servers of the configuration)\n"
             "  --conf-dir DIR    configuration (default %s;\n"
             "                    with --brokers used only when it loads)\n"
@@ -1384,6 +1385,10 @@ int yard_cli_kafka(int argc, char **argv, const char *default_conf_dir)
                                             : C_LAG;
     a.timeout_ms = DEFAULT_TIMEOUT_S * 1000;
     a.limit = -1;
+    /* The variable overrides [kafka] bootstrap.servers (config.h); here
+     * it also stands in for --brokers, as `switchyard dev` prints it. */
+    const char *env = getenv("SWITCHYARD_KAFKA_BROKERS");
+    a.brokers = env && *env ? env : NULL;
     if (parse(argc, argv, &a)) {
         print_usage(stderr, &a, default_conf_dir);
         return CLI_USAGE;

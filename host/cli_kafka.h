@@ -37,9 +37,10 @@
  *
  * Common options: --conf-dir DIR (default default_conf_dir) for [kafka]
  * (every property is applied, bootstrap.servers is the broker list),
- * [topics] and schema_dir; --brokers LIST overrides bootstrap.servers, and
- * with it the default configuration is optional (used when it loads), so
- * the commands work on a machine with no configuration; --timeout SEC
+ * [topics] and schema_dir; --brokers LIST (or SWITCHYARD_KAFKA_BROKERS)
+ * overrides bootstrap.servers, and with it the default configuration is
+ * optional (used when it loads), so the commands work on a machine with
+ * no configuration; --timeout SEC
  * bounds each broker operation (default 30); --help.
  *
  * This module speaks librdkafka, like consumer.c and relay.c: the commands

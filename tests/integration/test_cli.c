@@ -437,6 +437,15 @@ static void test_round_trip(void)
     CU_ASSERT_EQUAL(json_array_size(lines), 4);
     json_array_foreach(lines, i, o) check_tailed(o);
     json_decref(lines);
+
+    /* SWITCHYARD_KAFKA_BROKERS stands in for --brokers. */
+    setenv("SWITCHYARD_KAFKA_BROKERS", bs, 1);
+    CU_ASSERT_EQUAL(
+        cli(NULL, "tail", EVENTS_TOPIC, "--from-beginning", "--json", NULL), 0);
+    unsetenv("SWITCHYARD_KAFKA_BROKERS");
+    lines = json_lines(res.out);
+    CU_ASSERT_EQUAL(json_array_size(lines), 4);
+    json_decref(lines);
 }
 
 /* ---- schemas and the configuration's defaults
