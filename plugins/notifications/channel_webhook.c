@@ -3,7 +3,9 @@
  *
  * One easy handle per delivery: handlers run on several threads and a
  * handle must not be shared between them.  Redirects are not followed (a
- * 3xx is a permanent answer), the response body is discarded.
+ * 3xx is a permanent answer), the response body is discarded.  Messages
+ * leave the URL out: it may carry a token, and they are logged, stored
+ * and emitted in notification.failed.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -73,14 +75,14 @@ static ntf_outcome webhook_deliver(const ntf_channel *ch,
     ntf_outcome o;
     if (rc != CURLE_OK) {
         /* no answer: connection refused, timeout, TLS, reset */
-        snprintf(err, errlen, "POST %s: %s", wc->url,
+        snprintf(err, errlen, "webhook POST failed: %s",
                  *cerr ? cerr : curl_easy_strerror(rc));
         o = NTF_TRANSIENT;
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         o = classify(status);
         if (o != NTF_DELIVERED)
-            snprintf(err, errlen, "HTTP %ld from %s", status, wc->url);
+            snprintf(err, errlen, "webhook answered HTTP %ld", status);
     }
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
