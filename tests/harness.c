@@ -310,6 +310,124 @@ void th_pg_stop(yard_pgtmp *pg, PGconn *admin)
     yard_pgtmp_stop(pg);
 }
 
+/* ---- the counter test plugin ------------------------------------------- */
+
+void th_counter_id(const char *run, int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-evt-%06d", run, i);
+}
+
+bool th_counter_produce(rd_kafka_t *p, const char *run, int i, int keys)
+{
+    char id[64], key[16], payload[320], topic[80];
+    th_counter_id(run, i, id, sizeof id);
+    snprintf(key, sizeof key, "key-%02d", i % keys);
+    snprintf(topic, sizeof topic, "%s.input", run);
+    snprintf(payload, sizeof payload,
+             "{\"key\":\"%s\",\"seq\":%d,\"pad\":\"%0200d\"}", key, i / keys, 0);
+    return th_produce_ce(p, topic, key, id, topic, payload);
+}
+
+const char *const th_counter_drained_sql =
+    "SELECT (SELECT count(*) FROM counter_effect)"
+    " + (SELECT count(*) FROM yard_outbox) * 1000000";
+
+/* What R.done held. */
+typedef struct counter_seen {
+    const char *run;
+    char done[80];
+    int events, keys;
+    int *count;    /* per input event index */
+    int *last_seq; /* per key: seq of the last first-seen event */
+    long order_violations;
+    long bad;
+} counter_seen;
+
+static void counter_on_done(void *arg, const rd_kafka_message_t *m)
+{
+    counter_seen *s = arg;
+    char buf[128], cause[128], id[64], prefix[80];
+    const char *src = m->payload ? strstr((const char *)m->payload,
+                                          "\"source_id\":\"")
+                                 : NULL;
+    int i = -1;
+    snprintf(prefix, sizeof prefix, "%s-evt-%%d", s->run);
+    if (!src || sscanf(src + 13, prefix, &i) != 1)
+        i = -1;
+    if (i < 0 || i >= s->events) {
+        s->bad++;
+        return;
+    }
+    th_counter_id(s->run, i, id, sizeof id);
+    if (!th_header(m, "ce_causationid", cause, sizeof cause) ||
+        strcmp(cause, id) != 0 || !th_header(m, "ce_type", buf, sizeof buf) ||
+        strcmp(buf, s->done) != 0 || !th_header(m, "ce_id", buf, sizeof buf))
+        s->bad++;
+    if (s->count[i]++ == 0) {
+        int key = i % s->keys, seq = i / s->keys;
+        if (seq <= s->last_seq[key] && s->order_violations++ < 5)
+            printf("\n  key %d: seq %d after %d (partition %d offset %lld)", key,
+                   seq, s->last_seq[key], (int)m->partition, (long long)m->offset);
+        s->last_seq[key] = seq;
+    }
+}
+
+void th_counter_check(PGconn *db, const char *bootstrap, const char *run,
+                      int events, int keys, int partitions)
+{
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM counter_effect"), events);
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(DISTINCT event_id) FROM counter_effect"),
+                    events);
+    /* Effects of one key in the order of their seq. */
+    CU_ASSERT_EQUAL(
+        th_sql_num(db,
+                   "SELECT count(*) FROM (SELECT (payload->>'seq')::int AS s,"
+                   " lag((payload->>'seq')::int) OVER (PARTITION BY pkey ORDER BY id) AS p"
+                   " FROM counter_effect) x WHERE p IS NOT NULL AND s <> p + 1"),
+        0);
+    /* Outbox rows of one key in the order of their cause's seq. */
+    CU_ASSERT_EQUAL(
+        th_sql_num(db,
+                   "SELECT count(*) FROM (SELECT e.pkey, (e.payload->>'seq')::int AS s,"
+                   " lag((e.payload->>'seq')::int) OVER (PARTITION BY a.pkey ORDER BY a.id) AS p"
+                   " FROM counter_outbox_audit a JOIN counter_effect e"
+                   " ON e.event_id = convert_from(a.payload, 'UTF8')::jsonb->>'source_id') x"
+                   " WHERE p IS NOT NULL AND s <> p + 1"),
+        0);
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM counter_outbox_audit"), events);
+    /* Inbox: one row per distinct event, each with its effect. */
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM yard_inbox"), events);
+    CU_ASSERT_EQUAL(th_sql_num(db,
+                               "SELECT count(*) FROM yard_inbox i LEFT JOIN counter_effect e"
+                               " ON e.event_id = i.event_id WHERE e.id IS NULL"),
+                    0);
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM yard_outbox"), 0);
+    CU_ASSERT_EQUAL(th_sql_num(db, "SELECT count(*) FROM yard_dead_letter"), 0);
+
+    counter_seen s = {.run = run,
+                      .events = events,
+                      .keys = keys,
+                      .count = calloc((size_t)events, sizeof(int)),
+                      .last_seq = malloc((size_t)keys * sizeof(int))};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s.count);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s.last_seq);
+    snprintf(s.done, sizeof s.done, "%s.done", run);
+    for (int k = 0; k < keys; k++)
+        s.last_seq[k] = -1;
+    long n = th_consume_all(bootstrap, s.done, partitions, counter_on_done, &s);
+    CU_ASSERT_TRUE(n >= events);
+    long missing = 0;
+    for (int i = 0; i < events; i++)
+        missing += s.count[i] == 0;
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT_EQUAL(s.order_violations, 0);
+    CU_ASSERT_EQUAL(s.bad, 0);
+    printf("\n  %s: %ld published for %d events, %ld missing, %ld out of order\n",
+           run, n, events, missing, s.order_violations);
+    free(s.count);
+    free(s.last_seq);
+}
+
 /* ---- a plain-socket HTTP client ----------------------------------------- */
 
 int th_free_port(void)

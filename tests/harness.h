@@ -67,6 +67,28 @@ const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
 long long th_wait_num(PGconn *c, const char *sql, long long want,
                       long long timeout_ms);
 
+/* ---- the counter test plugin (tests/plugins/counter.c) -----------------
+ * Event i of run R: id "R-evt-%06d", type and topic "R.input", key
+ * "key-%02d" with i % keys, payload {"key", "seq": i / keys, "pad"}.  The
+ * plugin records one counter_effect row per event and emits "R.done"
+ * carrying {"source_id": id} under the same key. */
+
+/* The id of event i of run R. */
+void th_counter_id(const char *run, int i, char *buf, size_t len);
+/* Produce event i; true when queued. */
+bool th_counter_produce(rd_kafka_t *p, const char *run, int i, int keys);
+/* Effects committed + 1,000,000 x rows left in the outbox: equals the
+ * number of events once everything is handled and published. */
+extern const char *const th_counter_drained_sql;
+/* Assert (CUnit) what must hold once events 0..events-1 are all handled
+ * and published: one effect per event, effects and committed outbox rows
+ * in per-key order, one inbox row per event with its effect, outbox and
+ * dead letters empty, and R.done (partitions 0..partitions-1) holding a
+ * well-formed event for every input, the first copy of each in per-key
+ * order.  Prints one summary line. */
+void th_counter_check(PGconn *db, const char *bootstrap, const char *run,
+                      int events, int keys, int partitions);
+
 /* ---- a plain-socket HTTP client (for the host's /metrics, /healthz...) -- */
 
 /* A loopback TCP port that was free a moment ago, or -1. */

@@ -91,17 +91,12 @@ static void run_teardown(run *r)
 
 static void event_id(const run *r, int i, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s-evt-%06d", r->name, i);
+    th_counter_id(r->name, i, buf, len);
 }
 
 static bool produce_one(rd_kafka_t *p, const run *r, int i)
 {
-    char id[64], key[16], payload[320];
-    event_id(r, i, id, sizeof id);
-    snprintf(key, sizeof key, "key-%02d", i % KEYS);
-    snprintf(payload, sizeof payload,
-             "{\"key\":\"%s\",\"seq\":%d,\"pad\":\"%0200d\"}", key, i / KEYS, 0);
-    return th_produce_ce(p, r->input, key, id, r->input, payload);
+    return th_counter_produce(p, r->name, i, KEYS);
 }
 
 /* The stream: every event once, and every DUP_EVERY-th again DUP_LAG
@@ -123,101 +118,12 @@ static int produce_stream(const run *r)
     return sent;
 }
 
-/* What the done topic held. */
-typedef struct seen {
-    const run *r;
-    int *count;     /* per input event index */
-    int *last_seq;  /* per key: seq of the last first-seen event */
-    long order_violations;
-    long bad_headers;
-} seen;
-
-static void on_done_msg(void *arg, const rd_kafka_message_t *m)
-{
-    seen *s = arg;
-    char buf[128], cause[128];
-    const char *src = strstr((const char *)m->payload, "\"source_id\":\"");
-    int i = -1;
-    if (src) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s-evt-%%d", s->r->name);
-        if (sscanf(src + 13, prefix, &i) != 1)
-            i = -1;
-    }
-    if (i < 0 || i >= EVENTS) {
-        s->bad_headers++;
-        return;
-    }
-    char id[64];
-    event_id(s->r, i, id, sizeof id);
-    if (!th_header(m, "ce_causationid", cause, sizeof cause) ||
-        strcmp(cause, id) != 0 || !th_header(m, "ce_type", buf, sizeof buf) ||
-        strcmp(buf, s->r->done) != 0 || !th_header(m, "ce_id", buf, sizeof buf))
-        s->bad_headers++;
-    if (s->count[i]++ == 0) {
-        int key = i % KEYS, seq = i / KEYS;
-        if (seq <= s->last_seq[key] && s->order_violations++ < 5)
-            printf("\n  key %d: seq %d after %d (partition %d offset %lld)", key,
-                   seq, s->last_seq[key], (int)m->partition, (long long)m->offset);
-        s->last_seq[key] = seq;
-    }
-}
-
 /* The invariants of issue #2, after the host has drained. */
 static void check_invariants(const run *r)
 {
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM counter_effect"), EVENTS);
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(DISTINCT event_id) FROM counter_effect"),
-                    EVENTS);
-    /* Effects of one key in the order of their seq. */
-    CU_ASSERT_EQUAL(
-        th_sql_num(r->db,
-                   "SELECT count(*) FROM (SELECT (payload->>'seq')::int AS s,"
-                   " lag((payload->>'seq')::int) OVER (PARTITION BY pkey ORDER BY id) AS p"
-                   " FROM counter_effect) x WHERE p IS NOT NULL AND s <> p + 1"),
-        0);
-    /* Outbox rows of one key in the order of their cause's seq. */
-    CU_ASSERT_EQUAL(
-        th_sql_num(r->db,
-                   "SELECT count(*) FROM (SELECT e.pkey, (e.payload->>'seq')::int AS s,"
-                   " lag((e.payload->>'seq')::int) OVER (PARTITION BY a.pkey ORDER BY a.id) AS p"
-                   " FROM counter_outbox_audit a JOIN counter_effect e"
-                   " ON e.event_id = convert_from(a.payload, 'UTF8')::jsonb->>'source_id') x"
-                   " WHERE p IS NOT NULL AND s <> p + 1"),
-        0);
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM counter_outbox_audit"), EVENTS);
-    /* Inbox: one row per distinct event, each with its effect. */
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_inbox"), EVENTS);
-    CU_ASSERT_EQUAL(th_sql_num(r->db,
-                               "SELECT count(*) FROM yard_inbox i LEFT JOIN counter_effect e"
-                               " ON e.event_id = i.event_id WHERE e.id IS NULL"),
-                    0);
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_outbox"), 0);
-    CU_ASSERT_EQUAL(th_sql_num(r->db, "SELECT count(*) FROM yard_dead_letter"), 0);
-
-    seen s = {.r = r,
-              .count = calloc(EVENTS, sizeof(int)),
-              .last_seq = malloc(KEYS * sizeof(int))};
-    for (int k = 0; k < KEYS; k++)
-        s.last_seq[k] = -1;
-    long n = th_consume_all(th_broker_bootstrap(r->broker), r->done, PARTITIONS,
-                            on_done_msg, &s);
-    CU_ASSERT_TRUE(n >= EVENTS);
-    long missing = 0;
-    for (int i = 0; i < EVENTS; i++)
-        missing += s.count[i] == 0;
-    CU_ASSERT_EQUAL(missing, 0);
-    CU_ASSERT_EQUAL(s.order_violations, 0);
-    CU_ASSERT_EQUAL(s.bad_headers, 0);
-    printf("\n  %s: %ld published for %d events, %ld missing, %ld out of order\n",
-           r->name, n, EVENTS, missing, s.order_violations);
-    free(s.count);
-    free(s.last_seq);
+    th_counter_check(r->db, th_broker_bootstrap(r->broker), r->name, EVENTS,
+                     KEYS, PARTITIONS);
 }
-
-static const char *const drained_sql =
-    "SELECT (SELECT count(*) FROM counter_effect)"
-    " + (SELECT count(*) FROM yard_outbox) * 1000000";
 
 static void test_stream_exactly_once(void)
 {
@@ -229,7 +135,7 @@ static void test_stream_exactly_once(void)
     int sent = produce_stream(&r);
     CU_ASSERT_EQUAL(sent, EVENTS + EVENTS / DUP_EVERY);
     /* All effects in, outbox empty. */
-    long long v = th_wait_num(r.db, drained_sql, EVENTS, 180000);
+    long long v = th_wait_num(r.db, th_counter_drained_sql, EVENTS, 180000);
     CU_ASSERT_EQUAL(v, EVENTS);
     printf("\n  stream: drained in %lld ms\n", yard_test_now_ms() - t0);
     kill(host, SIGTERM);
@@ -263,7 +169,7 @@ static void test_crash_and_restart(void)
 
     host = th_host_spawn(r.dir);
     CU_ASSERT_TRUE_FATAL(host > 0);
-    long long v = th_wait_num(r.db, drained_sql, EVENTS, 180000);
+    long long v = th_wait_num(r.db, th_counter_drained_sql, EVENTS, 180000);
     CU_ASSERT_EQUAL(v, EVENTS);
     kill(host, SIGTERM);
     int st = th_host_wait(host, 30000);
@@ -293,7 +199,7 @@ static void test_failed_statement_found_out(void)
     pid_t host = th_host_spawn(r.dir);
     CU_ASSERT_TRUE_FATAL(host > 0);
     CU_ASSERT_EQUAL(th_wait_num(r.db, "SELECT count(*) FROM yard_dead_letter", 1, 60000), 1);
-    long long drained = th_wait_num(r.db, drained_sql, 199, 60000);
+    long long drained = th_wait_num(r.db, th_counter_drained_sql, 199, 60000);
     if (drained != 199)
         printf("\n  sqlfail: effects + 1e6 x unpublished = %lld", drained);
     CU_ASSERT_EQUAL(drained, 199);
