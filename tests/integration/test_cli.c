@@ -566,6 +566,12 @@ static void test_lag_and_status(void)
     pid_t host = th_host_spawn(host_conf);
     CU_ASSERT_TRUE_FATAL(host > 0);
     produce_counter(0, LAG_N);
+    /* The plugin's migration creates its table. */
+    CU_ASSERT_EQUAL(th_wait_num(db,
+                                "SELECT count(*) FROM pg_tables"
+                                " WHERE tablename = 'counter_effect'",
+                                1, 60000),
+                    1);
     CU_ASSERT_EQUAL(
         th_wait_num(db, "SELECT count(*) FROM counter_effect", LAG_N, 60000),
         LAG_N);
