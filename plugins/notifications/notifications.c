@@ -431,8 +431,14 @@ static int load_template(ntf_state *s, size_t i, char *err, size_t errlen)
     const char *fields[] = {"recipient", "subject", "body"};
     const char *texts[] = {t->recipient, t->subject, t->body};
     for (size_t f = 0; f < SY_COUNT(fields); f++) {
-        char why[ERR_LEN / 2];
-        if (texts[f] && ntf_template_check(texts[f], why, sizeof why)) {
+        if (!texts[f])
+            continue;
+        /* Rendered text goes into JSON documents: it must be UTF-8. */
+        char why[ERR_LEN / 2] = "not valid UTF-8";
+        json_t *utf8 = json_string(texts[f]); /* NULL when it is not */
+        bool ok = utf8 && ntf_template_check(texts[f], why, sizeof why) == 0;
+        json_decref(utf8);
+        if (!ok) {
             snprintf(err, errlen, "template.%s.%s: %s", type, fields[f], why);
             return -1;
         }
