@@ -1,11 +1,16 @@
 /*
  * bench_sink — the benchmark's handler: one domain row and one emitted
- * event per input, the work issue scenario H1 measures.
+ * event per input, the work issue scenario H1 measures.  Built twice, as
+ * 1.0.0 and (BENCH_SINK_VERSION) 1.0.1: H4 swaps them under load.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <switchyard/sdk.h>
+
+#ifndef BENCH_SINK_VERSION
+#define BENCH_SINK_VERSION "1.0.0"
+#endif
 
 static const sy_host_api *host;
 
@@ -46,6 +51,6 @@ static int init(sy_plugin *self, const sy_host_api *api, void **state,
 
 static const sy_subscription subs[] = {{"bench.input", on_event}};
 
-SY_PLUGIN_DESCRIPTOR(.name = "bench_sink", .version = "1.0.0",
+SY_PLUGIN_DESCRIPTOR(.name = "bench_sink", .version = BENCH_SINK_VERSION,
                      .subscriptions = subs, .n_subscriptions = SY_COUNT(subs),
                      .migrations = migrations, .init = init);
