@@ -24,6 +24,7 @@
 #include "plugin.h"
 #include "relay.h"
 #include "store.h"
+#include "topics.h"
 
 #define MSG_MAX 1024       /* one plugin's refusal */
 #define RESULT_MAX 4096    /* a reload's result line */
@@ -460,6 +461,20 @@ static void open_crash_record(yard_host *h, PGconn *admin)
                  "error", err, NULL);
 }
 
+/* [topic NAME] sections against the cluster, before any client of ours
+ * asks for a topic by name (which may auto-create it).  Differences and
+ * topics that cannot be created are reported, not fatal: the events on the
+ * other topics still flow. */
+static int check_topics(const yard_config *cfg, char *err, size_t errlen)
+{
+    yard_topics_report *r = NULL;
+    int rc = yard_topics_check(cfg, &r, err, errlen);
+    yard_topics_log(r);
+    yard_topics_publish(r);
+    yard_topics_report_free(r);
+    return rc;
+}
+
 int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -502,6 +517,8 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
                            .crash = h->crash,
                            .max_crashes = cfg->max_crashes};
     if ((rc = yard_engine_start(&eo, &h->engine, err, errlen)))
+        goto fail;
+    if ((rc = check_topics(cfg, err, errlen)))
         goto fail;
     if ((rc = yard_relay_start(cfg, &h->relay, err, errlen)))
         goto fail;
@@ -645,6 +662,15 @@ static bool key_eq(const yard_conf_key *k, const yard_config *a,
     }
 }
 
+static bool topic_spec_eq(const yard_topic_spec *a, const yard_topic_spec *b)
+{
+    return str_eq(a->name, b->name) && a->partitions == b->partitions &&
+           a->replication_factor == b->replication_factor &&
+           a->retention_ms == b->retention_ms &&
+           str_eq(a->cleanup_policy, b->cleanup_policy) &&
+           a->min_insync_replicas == b->min_insync_replicas;
+}
+
 /* Log every host setting that changed but cannot change live; returns how
  * many. */
 static size_t report_restart_needed(const yard_config *run,
@@ -680,6 +706,17 @@ static size_t report_restart_needed(const yard_config *run,
                  "setting changed but cannot change while running: restart "
                  "the host to apply it",
                  "setting", "[topics]", NULL);
+        count++;
+    }
+    /* Topics are checked (and created) only at start. */
+    bool topics_same = run->n_topic_specs == next->n_topic_specs;
+    for (size_t i = 0; topics_same && i < run->n_topic_specs; i++)
+        topics_same = topic_spec_eq(&run->topic_specs[i], &next->topic_specs[i]);
+    if (!topics_same) {
+        yard_log(YARD_LOG_WARN,
+                 "setting changed but cannot change while running: restart "
+                 "the host to apply it",
+                 "setting", "[topic NAME]", NULL);
         count++;
     }
     return count;

@@ -685,6 +685,23 @@ static void kafka_create(void *arg, const yard_topic_spec *const *specs,
     free(idx);
 }
 
+/* librdkafka's lines into ours, like the consumer's and relay's, except
+ * the warnings about consumer-only [kafka] properties on this producer
+ * handle: the relay already logs them once. */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                      const char *buf)
+{
+    (void)rk;
+    yard_log_level l = level <= 3 ? YARD_LOG_ERROR
+                       : level <= 4 ? YARD_LOG_WARN
+                       : level <= 6 ? YARD_LOG_INFO
+                                    : YARD_LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0)
+        l = YARD_LOG_DEBUG;
+    yard_log(l, buf, "component", "kafka", "client", "topics", "facility",
+             fac, NULL);
+}
+
 int yard_topics_kafka_new(const yard_config *cfg, yard_topics_backend *be,
                           char *err, size_t errlen)
 {
@@ -699,7 +716,7 @@ int yard_topics_kafka_new(const yard_config *cfg, yard_topics_backend *be,
         free(k);
         return rc;
     }
-    yard_kafka_conf_logging(conf);
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
     char e[512];
     /* A producer handle that never produces: the admin API needs one. */
     k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
