@@ -26,6 +26,10 @@
 #define RELAY_IDLE_WAIT_MS 200 /* also bounds how late a stop is seen */
 #define RELAY_FLUSH_MS 60000
 #define RELAY_BACKOFF_MAX_MS 5000
+/* A relay that does not own the outbox tries the lock this often: another
+ * host's relay takes over within about this long of the owner's session
+ * ending. */
+#define RELAY_STANDBY_MS 1000
 /* Advisory lock key of the outbox's single owner ("yardrely"). */
 #define RELAY_LOCK_KEY 0x7961726472656c79LL
 
@@ -49,6 +53,7 @@ struct yard_relay {
     rd_kafka_t *rk;
     PGconn *conn;
     bool owner; /* holds the advisory lock on conn */
+    bool standing_by; /* connected, another session holds the lock */
     pthread_t thread;
     atomic_bool stop;
     atomic_ullong published;
@@ -91,6 +96,22 @@ static bool ensure_ready(yard_relay *r)
                      NULL);
             return false;
         }
+        /* The lock lives as long as this session.  When this machine
+         * vanishes (power, network) instead of the process dying, the server
+         * keeps the session, and the outbox without a relay, for its TCP
+         * keepalive time (2 h by default): have it probe within ~25 s.
+         * Ignored over a Unix socket, where nothing can vanish that way. */
+        if (yard_db_exec(r->conn,
+                         "SET tcp_keepalives_idle = 10;"
+                         " SET tcp_keepalives_interval = 5;"
+                         " SET tcp_keepalives_count = 3",
+                         err, sizeof err)) {
+            yard_log(YARD_LOG_WARN, "relay cannot set up its session", "error",
+                     err, NULL);
+            PQfinish(r->conn);
+            r->conn = NULL;
+            return false;
+        }
         /* The relay's only writes delete published rows.  One lost in a
          * crash of PostgreSQL publishes those rows again, which the relay
          * allows anyway (at least once): no commit of ours waits for the
@@ -102,12 +123,29 @@ static bool ensure_ready(yard_relay *r)
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", RELAY_LOCK_KEY);
     PGresult *res = PQexec(r->conn, sql);
-    r->owner = PQresultStatus(res) == PGRES_TUPLES_OK &&
-               strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    bool answered = PQresultStatus(res) == PGRES_TUPLES_OK;
+    r->owner = answered && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     if (r->owner)
         yard_log(YARD_LOG_INFO, "relay owns the outbox", NULL);
+    else if (answered && !r->standing_by)
+        yard_log(YARD_LOG_INFO,
+                 "relay stands by: another session owns the outbox", NULL);
+    r->standing_by = answered && !r->owner;
     return r->owner;
+}
+
+/* After a statement failed: a connection error may have ended the session,
+ * and the lock with it, while libpq still says CONNECTION_OK.  Then start
+ * over (reconnect, take the lock again) instead of trusting `owner`. */
+static void drop_if_lost(yard_relay *r, int cls)
+{
+    if (cls != YARD_EDBCONN)
+        return;
+    PQfinish(r->conn);
+    r->conn = NULL;
+    r->owner = false;
+    r->standing_by = false;
 }
 
 /* Wait for a NOTIFY (or the timeout), then drain the notifications. */
@@ -276,9 +314,10 @@ static int relay_round(yard_relay *r)
         " FROM yard_outbox ORDER BY yard_outbox.id LIMIT " YARD_STR(RELAY_BATCH),
         0, NULL, NULL, NULL, NULL, 1 /* binary: raw bytes, no unescaping */);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        yard_db_classify(r->conn, res, err, sizeof err);
+        int cls = yard_db_classify(r->conn, res, err, sizeof err);
         yard_log(YARD_LOG_WARN, "relay cannot read the outbox", "error", err, NULL);
         PQclear(res);
+        drop_if_lost(r, cls);
         return -1;
     }
     int n = PQntuples(res);
@@ -375,10 +414,13 @@ static int relay_round(yard_relay *r)
                                    1, NULL, p, NULL, NULL, 0);
         free(ids);
         if (PQresultStatus(d) != PGRES_COMMAND_OK) {
-            yard_db_classify(r->conn, d, err, sizeof err);
+            int cls = yard_db_classify(r->conn, d, err, sizeof err);
             yard_log(YARD_LOG_WARN, "relay cannot delete published rows", "error",
                      err, NULL);
             rc = -1; /* published again later: at least once */
+            PQclear(d);
+            d = NULL;
+            drop_if_lost(r, cls);
         } else {
             atomic_fetch_add(&r->published, (unsigned long long)ok);
             count_published(res, ok);
@@ -409,6 +451,11 @@ static void *relay_main(void *arg)
         if (!ensure_ready(r)) {
             if (drain_until >= 0 && !r->owner && r->conn)
                 break; /* another host's relay owns the outbox */
+            if (r->standing_by) {
+                /* Not a failure: no backoff, keep trying the lock. */
+                sleep_ms(RELAY_STANDBY_MS);
+                continue;
+            }
             sleep_ms(backoff);
             backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS ? RELAY_BACKOFF_MAX_MS
                                                          : backoff * 2;
