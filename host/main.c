@@ -262,6 +262,25 @@ static void remove_state_dir(const char *dir)
     rmdir(dir);
 }
 
+/* The embedded cluster stands for a provisioned one: it gets the
+ * [topic NAME] sections' topics with their partition counts before the
+ * host starts (the mock cannot create topics through the admin API, and
+ * would otherwise auto-create them with its own partition count).  Config
+ * errors are reported by run_host(). */
+static void dev_create_topics(const char *conf_dir, yard_mock *mock)
+{
+    yard_config *cfg = NULL;
+    if (yard_config_load(conf_dir, &cfg, NULL) != 0)
+        return;
+    char err[512];
+    for (size_t i = 0; i < cfg->n_topic_specs; i++)
+        if (yard_mock_topic_create(mock, cfg->topic_specs[i].name,
+                                   (int)cfg->topic_specs[i].partitions, err,
+                                   sizeof err))
+            fprintf(stderr, "switchyard dev: %s\n", err);
+    yard_config_free(cfg);
+}
+
 static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
 {
     char err[2048];
@@ -279,6 +298,7 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
         yard_pgtmp_stop(pg);
         return EXIT_FAIL;
     }
+    dev_create_topics(dir, mock);
     setenv("SWITCHYARD_POSTGRES_DSN", yard_pgtmp_dsn(pg), 1);
     setenv("SWITCHYARD_KAFKA_BROKERS", yard_mock_bootstraps(mock), 1);
     dev_default_plugin_dir(dir);

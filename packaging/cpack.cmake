@@ -43,9 +43,14 @@ endif()
 # The repo's plugin files, as examples of enabling the bundled plugins:
 # none is enabled by the package.
 file(GLOB PLUGIN_INIS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/conf.d/*.ini)
-list(FILTER PLUGIN_INIS EXCLUDE REGEX "/host\\.ini$")
+list(FILTER PLUGIN_INIS EXCLUDE REGEX "/(host|topics)\\.ini$")
 install(FILES ${PLUGIN_INIS}
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/conf.d
+        COMPONENT switchyard)
+# [topic NAME] sections to copy from: creating topics on a production
+# cluster is the operator's call, so they are not in conf.d/.
+install(FILES ${PROJECT_SOURCE_DIR}/conf.d/topics.ini
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         COMPONENT switchyard)
 # The state directory ships empty; the maintainer scripts give it to the
 # switchyard user.
