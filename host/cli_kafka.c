@@ -884,6 +884,9 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#define ENV_FIELDS_MAX 13
+#define RAW_PREVIEW 1024 /* bytes of a value that is not an event */
+
 /* The decoded envelope's fields that are set, as (name, value) pairs. */
 typedef struct field {
     const char *name;
@@ -909,15 +912,14 @@ static size_t env_fields(const yard_envelope *env, const char *subject,
         {"content_type", env->content_type},
         {"dialect", env->dialect},
     };
+    _Static_assert(sizeof all / sizeof all[0] == ENV_FIELDS_MAX,
+                   "ENV_FIELDS_MAX counts the fields");
     size_t n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i].value)
             f[n++] = all[i];
     return n;
 }
-
-#define ENV_FIELDS_MAX 13
-#define RAW_PREVIEW 1024 /* bytes of a value that is not an event */
 
 /* One message as a JSON object (new reference). */
 static json_t *message_json(const rd_kafka_message_t *m, const yard_wire_msg *w,

@@ -29,7 +29,8 @@
 #define BIN YARD_SWITCHYARD_BIN
 #define EVENTS_TOPIC "cli.events"
 #define ORDERS_TOPIC "cli.orders"
-#define LAG_RUN "lag" /* counter run: type and topic lag.input */
+#define MIXED_TOPIC "cli.mixed" /* other dialects and non-events */
+#define LAG_RUN "lag"           /* counter run: type and topic lag.input */
 #define LAG_PARTITIONS 4
 #define LAG_KEYS 40
 #define LAG_N 40 /* consumed by the host */
@@ -176,7 +177,8 @@ static int suite_init(void)
     db = th_connect(yard_pgtmp_dsn(pg), "clilag");
     char lag[64];
     snprintf(lag, sizeof lag, LAG_RUN ".input:%d", LAG_PARTITIONS);
-    const char *topics[] = {EVENTS_TOPIC ":3", ORDERS_TOPIC ":2", lag,
+    const char *topics[] = {EVENTS_TOPIC ":3", ORDERS_TOPIC ":2",
+                            MIXED_TOPIC ":1",  lag,
                             LAG_RUN ".done:1", "dlq.counter:1"};
     broker = th_broker_start(1, topics, sizeof topics / sizeof topics[0]);
     dir = yard_test_tmpdir("cli");
@@ -506,6 +508,69 @@ static void test_schema_refusal(void)
     json_decref(lines);
 }
 
+/* ---- tail: every dialect, and messages that are not events
+ * ------------------- */
+
+static void produce_raw(rd_kafka_t *p, const char *value, const char *ctype)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    if (ctype)
+        rd_kafka_header_add(h, "content-type", -1, ctype, -1);
+    CU_ASSERT_EQUAL(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(MIXED_TOPIC),
+                          RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+        0);
+}
+
+static void test_tail_dialects(void)
+{
+    rd_kafka_t *p = th_producer(th_broker_bootstrap(broker));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    produce_raw(p,
+                "{\"specversion\":\"1.0\",\"id\":\"s-1\",\"type\":"
+                "\"cli.structured\",\"source\":\"/elsewhere\","
+                "\"tenantid\":\"t-9\",\"data\":{\"a\":1}}",
+                "application/cloudevents+json");
+    produce_raw(p,
+                "{\"eventType\":\"cli.legacy\",\"eventId\":\"e-1\","
+                "\"timestamp\":\"2026-01-01T00:00:00Z\",\"version\":\"2\","
+                "\"data\":{\"b\":2}}",
+                NULL);
+    produce_raw(p, "not json at all", NULL);
+    CU_ASSERT_TRUE(th_flush(p));
+    rd_kafka_destroy(p);
+
+    CU_ASSERT_EQUAL(cli(NULL, "tail", "--brokers", th_broker_bootstrap(broker),
+                        MIXED_TOPIC, "--from-beginning", "--json", NULL),
+                    0);
+    json_t *lines = json_lines(res.out);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(lines), 3);
+    json_t *s = json_array_get(lines, 0), *e = json_array_get(lines, 1),
+           *bad = json_array_get(lines, 2);
+    CU_ASSERT_STRING_EQUAL(jget(s, "dialect"), "structured");
+    CU_ASSERT_STRING_EQUAL(jget(s, "id"), "s-1");
+    CU_ASSERT_STRING_EQUAL(jget(s, "type"), "cli.structured");
+    CU_ASSERT_STRING_EQUAL(jget(s, "tenant_id"), "t-9");
+    CU_ASSERT_EQUAL(jnum(json_object_get(s, "data"), "a"), 1);
+    CU_ASSERT_STRING_EQUAL(jget(e, "dialect"), "event-type");
+    CU_ASSERT_STRING_EQUAL(jget(e, "id"), "e-1");
+    CU_ASSERT_STRING_EQUAL(jget(e, "schema_version"), "2");
+    CU_ASSERT_EQUAL(jnum(json_object_get(e, "data"), "b"), 2);
+    CU_ASSERT_STRING_EQUAL(jget(json_object_get(bad, "error"), "code"),
+                           "PAYLOAD_NOT_JSON");
+    CU_ASSERT_STRING_EQUAL(jget(bad, "value"), "not json at all");
+    CU_ASSERT_PTR_NULL(json_object_get(bad, "data"));
+    json_decref(lines);
+    /* For people: the reason, and the value. */
+    CU_ASSERT_EQUAL(cli(NULL, "tail", "--brokers", th_broker_bootstrap(broker),
+                        MIXED_TOPIC, "--from-beginning", NULL),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "not an event: PAYLOAD_NOT_JSON"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.out, "dialect         structured"));
+}
+
 /* ---- lag and status against a running host ---------------------------------
  */
 
@@ -648,6 +713,8 @@ int main(void)
         {"produce 3 events, tail them back exactly; --follow", test_round_trip},
         {"a payload its schema refuses names the field, produces nothing",
          test_schema_refusal},
+        {"tail decodes every dialect and shows what is not an event",
+         test_tail_dialects},
         {"lag 0 after the host consumed, M after M more; status",
          test_lag_and_status},
         CU_TEST_INFO_NULL,
