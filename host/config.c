@@ -925,6 +925,18 @@ static void kafka_key(loader *ld, const char *file, int line,
         diag_at(ld, file, line, "%s: %s", label, errstr);
         return;
     }
+    /* The consumer's rebalance handling is eager: every partition is
+     * revoked (in-flight events settled, offsets committed), then the new
+     * set assigned.  Under the cooperative protocol librdkafka refuses that
+     * assign() and the consumer would never get a partition. */
+    if (strcmp(key, "partition.assignment.strategy") == 0 &&
+        strstr(value, "cooperative")) {
+        diag_at(ld, file, line,
+                "%s = %s: the cooperative rebalance protocol is not "
+                "supported; use range or roundrobin",
+                label, value);
+        return;
+    }
     yard_kv *kv = (yard_kv *)kv_find(cfg->kafka, cfg->n_kafka, key);
     if (!kv) {
         note_oom(ld, kv_append(&cfg->kafka, &cfg->n_kafka, key, value, file,

@@ -472,6 +472,11 @@ static const struct error_case {
     {"bad librdkafka value",
      {{"host.ini", "[kafka]\nsession.timeout.ms = soon\n"}},
      "host.ini", 2, "[kafka] session.timeout.ms: Invalid value", NULL},
+    {"cooperative rebalancing",
+     {{"host.ini", "[kafka]\npartition.assignment.strategy = cooperative-sticky\n"}},
+     "host.ini", 2, "[kafka] partition.assignment.strategy = "
+                    "cooperative-sticky: the cooperative rebalance protocol "
+                    "is not supported", NULL},
     {"duplicate librdkafka property",
      {{"host.ini", "[kafka]\nclient.id = a\nclient.id = b\n"}},
      "host.ini", 3, "[kafka] duplicate key client.id (first set at line 2)",
