@@ -41,6 +41,41 @@ static bool process_running(const char *needle)
     return found;
 }
 
+/* Partitions of `topic` on the cluster, from all-topics metadata (naming
+ * the topic would make the mock create it); 0 when absent, -1 on error. */
+static int partitions_of(const char *bootstrap, const char *topic)
+{
+    char e[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, e, sizeof e);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
+    if (!rk)
+        return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) == 0) {
+        n = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (strcmp(md->topics[i].topic, topic) == 0)
+                n = md->topics[i].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+static bool file_has(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, what) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
 static void test_dev_runs_and_stops_clean(void)
 {
     char *dir = yard_test_tmpdir("dev");
@@ -54,6 +89,11 @@ static void test_dev_runs_and_stops_clean(void)
     CU_ASSERT_EQUAL_FATAL(yard_test_write(dir, "host.ini", host), 0);
     CU_ASSERT_EQUAL_FATAL(yard_test_write(dir, "50-counter.ini",
                                           "[plugin]\npath = counter.so\n"), 0);
+    /* dev provisions [topic NAME]s on its cluster before the host starts,
+     * so the host's check finds them as configured. */
+    CU_ASSERT_EQUAL_FATAL(yard_test_write(dir, "topics.ini",
+                                          "[topic dev.input]\npartitions = 3\n"),
+                          0);
 
     int out[2];
     CU_ASSERT_EQUAL_FATAL(pipe(out), 0);
@@ -106,6 +146,11 @@ static void test_dev_runs_and_stops_clean(void)
     }
     CU_ASSERT_EQUAL(effects, 1);
     PQfinish(db);
+    CU_ASSERT_EQUAL(partitions_of(brokers, "dev.input"), 3);
+    char log[1100];
+    snprintf(log, sizeof log, "%s/dev.log", dir);
+    CU_ASSERT_TRUE(file_has(log, "msg=\"topics checked\" configured=1 "
+                                 "matching=1 created=0 differing=0 missing=0"));
 
     long long t0 = yard_test_now_ms();
     kill(pid, SIGINT);
