@@ -8,7 +8,9 @@
  * host passes only [settings] to a plugin, hence dotted keys):
  *   spool_dir            the file channel's directory (enables "file")
  *   webhook_url          the webhook channel's URL (enables "webhook")
- *   webhook_timeout_ms   whole-request limit, default 3000
+ *   webhook_timeout_ms   whole-request limit, default 3000; a delivery
+ *                        holds a worker and the transaction, so keep it
+ *                        under the host's handler_deadline_ms
  *   template.<event type>.channel    file or webhook (required)
  *   template.<event type>.recipient  template, e.g. {customer_id} (required)
  *   template.<event type>.body       template (required)
