@@ -179,7 +179,11 @@ int yard_topics_reconcile(const yard_topic_spec *specs, size_t n,
     }
     size_t n_missing = 0;
     for (size_t i = 0; i < n; i++) {
-        if (act[i].exists) {
+        if (act[i].unreadable) {
+            res[i].status = YARD_TOPIC_UNCHECKED;
+            snprintf(res[i].reason, sizeof res[i].reason, "%s",
+                     act[i].configs_why);
+        } else if (act[i].exists) {
             compare(&res[i], &act[i]);
         } else {
             missing[n_missing] = &specs[i];
@@ -190,7 +194,11 @@ int yard_topics_reconcile(const yard_topic_spec *specs, size_t n,
         be->create(be->arg, missing, n_missing, rc, msg);
         for (size_t k = 0; k < n_missing; k++) {
             yard_topic_result *t = &res[missing_at[k]];
-            t->status = rc[k] ? YARD_TOPIC_MISSING : YARD_TOPIC_CREATED;
+            /* Created by someone else since we looked: it exists, but
+             * with settings we have not seen. */
+            t->status = rc[k] == YARD_EEXIST ? YARD_TOPIC_UNCHECKED
+                        : rc[k]              ? YARD_TOPIC_MISSING
+                                             : YARD_TOPIC_CREATED;
             if (rc[k])
                 snprintf(t->reason, sizeof t->reason, "%s",
                          msg[k][0] ? msg[k] : yard_err_str(rc[k]));
@@ -344,10 +352,9 @@ void yard_topics_log(const yard_topics_report *r)
                 "topic configs not compared (retention, cleanup_policy, "
                 "min_insync_replicas)",
                 "compare them with the cluster's tools", has_unchecked_configs);
-    log_grouped(r, YARD_LOG_WARN, "topics not checked: the cluster did not "
-                                  "answer",
+    log_grouped(r, YARD_LOG_WARN, "topics not checked",
                 "the host checks topics only at start; restart it once the "
-                "cluster is reachable",
+                "cause is gone",
                 is_unchecked);
     char c[5][24];
     static const yard_topic_status order[] = {
@@ -453,7 +460,7 @@ static void read_configs(kafka_be *k, const char *const *names, size_t n,
     rd_kafka_ConfigResource_t **res = calloc(n, sizeof *res);
     size_t *idx = calloc(n, sizeof *idx);
     for (size_t i = 0; res && idx && i < n; i++)
-        if (actual[i].exists) {
+        if (actual[i].exists && !actual[i].unreadable) {
             res[cnt] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
                                                    names[i]);
             idx[cnt++] = i;
@@ -548,6 +555,14 @@ static int kafka_describe(void *arg, const char *const *names, size_t n,
         if (!t || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             continue;
         actual[i].exists = true;
+        /* A leader being elected still lists the partitions; anything
+         * else (not authorised, ...) leaves nothing to compare. */
+        if (t->err && t->err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+            actual[i].unreadable = true;
+            snprintf(actual[i].configs_why, sizeof actual[i].configs_why,
+                     "metadata: %s", rd_kafka_err2str(t->err));
+            continue;
+        }
         actual[i].partitions = t->partition_cnt;
         int32_t rf = t->partition_cnt ? INT32_MAX : 0;
         for (int p = 0; p < t->partition_cnt; p++)
@@ -561,8 +576,9 @@ static int kafka_describe(void *arg, const char *const *names, size_t n,
         read_configs(k, names, n, actual);
     } else {
         for (size_t i = 0; i < n; i++)
-            snprintf(actual[i].configs_why, sizeof actual[i].configs_why,
-                     "%s", k->admin_why);
+            if (!actual[i].unreadable)
+                snprintf(actual[i].configs_why, sizeof actual[i].configs_why,
+                         "%s", k->admin_why);
     }
     return 0;
 }
@@ -668,6 +684,12 @@ static void kafka_create(void *arg, const yard_topic_spec *const *specs,
         if (!got) {
             snprintf(msg[i], YARD_TOPICS_MSG_MAX,
                      "CreateTopics: topic missing from the answer");
+        } else if (rd_kafka_topic_result_error(got) ==
+                   RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            rc[i] = YARD_EEXIST;
+            snprintf(msg[i], YARD_TOPICS_MSG_MAX,
+                     "created by someone else after the host looked; its "
+                     "settings were not compared");
         } else if (rd_kafka_topic_result_error(got)) {
             const char *s = rd_kafka_topic_result_error_string(got);
             snprintf(msg[i], YARD_TOPICS_MSG_MAX, "CreateTopics: %s: %s",

@@ -39,6 +39,9 @@
 /* What the cluster says about one topic. */
 typedef struct yard_topic_actual {
     bool exists;
+    /* Listed, but the cluster would not describe it (not authorised, ...):
+     * nothing below counts; configs_why says why. */
+    bool unreadable;
     int32_t partitions;
     int32_t replication_factor;  /* the fewest replicas of any partition */
     bool configs_known;          /* the three configs below were read */
@@ -60,7 +63,8 @@ typedef struct yard_topics_backend {
     int (*describe)(void *arg, const char *const *names, size_t n,
                     yard_topic_actual *actual, char *why, size_t whylen);
     /* Create specs[0..n) with exactly their settings.  Sets rc[i] to 0
-     * (created) or an error code with the cluster's reason in msg[i]. */
+     * (created), YARD_EEXIST (someone else created it since describe), or
+     * another error code, with the cluster's reason in msg[i]. */
     void (*create)(void *arg, const yard_topic_spec *const *specs, size_t n,
                    int *rc, char (*msg)[YARD_TOPICS_MSG_MAX]);
     void *arg;
@@ -71,7 +75,9 @@ typedef enum yard_topic_status {
     YARD_TOPIC_CREATED,   /* was missing; created now */
     YARD_TOPIC_DIFFERS,   /* present; see mismatch[] */
     YARD_TOPIC_MISSING,   /* missing and not created; see reason */
-    YARD_TOPIC_UNCHECKED, /* the cluster did not answer; see reason */
+    YARD_TOPIC_UNCHECKED, /* the cluster did not answer, would not
+                             describe the topic, or it appeared meanwhile;
+                             see reason */
 } yard_topic_status;
 
 typedef struct yard_topic_mismatch {

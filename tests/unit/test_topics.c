@@ -34,6 +34,7 @@ typedef struct fake {
     int describe_rc;            /* != 0: the cluster does not answer */
     const char *configs_why;    /* non-NULL: configs cannot be read */
     int create_rc;              /* != 0: every creation refused */
+    const char *unreadable;     /* this topic is listed but not described */
     const char *create_why;
     /* the record */
     int describe_calls;
@@ -56,6 +57,12 @@ static int fake_describe(void *arg, const char *const *names, size_t n,
             if (strcmp(names[i], f->names[j]) == 0) {
                 actual[i] = f->actual[j];
                 actual[i].exists = true;
+                if (f->unreadable && strcmp(names[i], f->unreadable) == 0) {
+                    actual[i].unreadable = true;
+                    snprintf(actual[i].configs_why,
+                             sizeof actual[i].configs_why,
+                             "metadata: Broker: Topic authorization failed");
+                }
                 if (f->configs_why) {
                     actual[i].configs_known = false;
                     snprintf(actual[i].configs_why,
@@ -285,6 +292,32 @@ static void test_cluster_not_answering(void)
     CU_ASSERT_EQUAL(f.create_calls, 0); /* no blind creation */
     CU_ASSERT_EQUAL(r->topics[0].status, YARD_TOPIC_UNCHECKED);
     CU_ASSERT_STRING_EQUAL(r->topics[0].reason, "broker unreachable");
+    char why[256];
+    CU_ASSERT_TRUE(yard_topics_ready(r, why, sizeof why));
+    yard_topics_report_free(r);
+}
+
+static void test_unreadable_and_raced(void)
+{
+    /* A topic the cluster lists but will not describe: unchecked, not
+     * "0 partitions", and nothing is created for it. */
+    fake f = {.unreadable = "secret"};
+    on_cluster(&f, "secret", 0, 0, 0, "", 0);
+    yard_topic_spec s = spec("secret", 3);
+    yard_topics_report *r = run(&s, 1, &f);
+    CU_ASSERT_EQUAL(f.create_calls, 0);
+    CU_ASSERT_EQUAL(r->topics[0].status, YARD_TOPIC_UNCHECKED);
+    CU_ASSERT_EQUAL(r->topics[0].n_mismatch, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->topics[0].reason, "authorization"));
+    yard_topics_report_free(r);
+    /* Created by someone else between the look and the creation: it
+     * exists, so it does not hold readiness back. */
+    fake g = {.create_rc = YARD_EEXIST, .create_why = "created meanwhile"};
+    s = spec("raced", 2);
+    r = run(&s, 1, &g);
+    CU_ASSERT_EQUAL(g.create_calls, 1);
+    CU_ASSERT_EQUAL(r->topics[0].status, YARD_TOPIC_UNCHECKED);
+    CU_ASSERT_STRING_EQUAL(r->topics[0].reason, "created meanwhile");
     char why[256];
     CU_ASSERT_TRUE(yard_topics_ready(r, why, sizeof why));
     yard_topics_report_free(r);
@@ -528,6 +561,7 @@ int main(void)
         {"creation refused: missing, not ready", test_creation_refused},
         {"cluster not answering: unchecked, no creation",
          test_cluster_not_answering},
+        {"unreadable topic, creation raced", test_unreadable_and_raced},
         {"bad arguments", test_bad_arguments},
         {"log lines, metrics and readiness", test_log_metrics_readiness},
         {"[topic NAME] sections", test_config_sections},
