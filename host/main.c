@@ -26,6 +26,7 @@
 #include "cli_schema.h"
 #include "config.h"
 #include "config_doc.h"
+#include "demo.h"
 #include "host.h"
 #include "log.h"
 #include "mock.h"
@@ -45,6 +46,7 @@ static const char usage[] =
     "  run      run the host (the daemon)\n"
     "  dev      run the host on an embedded stack: an in-process Kafka mock\n"
     "           cluster on loopback and a throwaway PostgreSQL\n"
+    "           (--demo: play the field-service saga on it, then exit)\n"
     "  check    validate the configuration and the plugins, then exit\n"
     "  status   show the running host's plugins and last reload [--json]\n"
     "  reload   make the running host re-read its configuration (SIGHUP)\n"
@@ -64,6 +66,10 @@ static const char usage[] =
     "                   dev: ./" DEV_CONF_DIR ")\n"
     "  --data-dir DIR   dev: keep PostgreSQL's data in DIR instead of a\n"
     "                   temporary directory removed on exit\n"
+    "  --demo           dev: feed Pyxis and Tempo orders, play technicians and\n"
+    "                   customers, show the progress; exit 0 once every order\n"
+    "                   is final, 1 if one is still open after --timeout\n"
+    "  --timeout SEC    dev --demo: give up after SEC seconds (default 120)\n"
     "\n"
     "exit codes: 0 ok, 1 failure, 2 usage, 3 configuration error\n";
 
@@ -71,6 +77,8 @@ typedef struct args {
     const char *cmd;
     const char *conf_dir;
     const char *data_dir;
+    bool demo;
+    int timeout_s; /* --timeout; 0: not given */
 } args;
 
 static int parse_args(int argc, char **argv, args *a)
@@ -84,6 +92,17 @@ static int parse_args(int argc, char **argv, args *a)
                 return -1;
             }
             *(s[2] == 'c' ? &a->conf_dir : &a->data_dir) = argv[++i];
+        } else if (strcmp(s, "--demo") == 0) {
+            a->demo = true;
+        } else if (strcmp(s, "--timeout") == 0) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (!end || *end || v < 1 || v > 86400) {
+                fprintf(stderr, "switchyard: --timeout needs seconds (1-86400)\n");
+                return -1;
+            }
+            a->timeout_s = (int)v;
+            i++;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->cmd = "help";
         } else if (strcmp(s, "--version") == 0) {
@@ -180,7 +199,39 @@ static void stop_overdue(int sig)
     _exit(EXIT_FAIL);
 }
 
-static int run_host(const char *dir, const sigset_t *set)
+static void reload_on_hup(void *h)
+{
+    char result[4096]; /* logged and kept for status by the host */
+    yard_host_reload(h, result, sizeof result);
+}
+
+/* The demo beside a ready host, in this thread (which takes the signals).
+ * The host's info lines would drown its progress view: below warn they
+ * are left out while it runs, unless debug was asked for. */
+static int run_demo(yard_host *h, const char *dir, int timeout_s,
+                    const sigset_t *set)
+{
+    yard_config *cfg = NULL;
+    if (load_config(dir, &cfg))
+        return EXIT_CONFIG;
+    yard_log_level level = yard_log_get_level();
+    if (level == YARD_LOG_INFO)
+        yard_log_set_level(YARD_LOG_WARN);
+    yard_demo_opts o = {.cfg = cfg, .timeout_s = timeout_s, .out = stdout,
+                        .every_second = isatty(STDOUT_FILENO),
+                        .signals = set, .on_hup = reload_on_hup, .hup_arg = h};
+    char err[1024];
+    int rc = yard_demo_run(&o, err, sizeof err);
+    yard_log_set_level(level);
+    if (rc)
+        fprintf(stderr, "switchyard dev --demo: %s\n", err);
+    yard_config_free(cfg);
+    return rc ? EXIT_FAIL : EXIT_OK;
+}
+
+/* Run the host until a stop signal; with `demo`, until the demo ends. */
+static int run_host(const char *dir, const sigset_t *set, bool demo,
+                    int demo_timeout_s)
 {
     yard_config *cfg = NULL;
     if (load_config(dir, &cfg))
@@ -196,14 +247,18 @@ static int run_host(const char *dir, const sigset_t *set)
     }
     yard_notify_ready(NULL);
     yard_notify_watchdog_start();
-    wait_for_stop(set, h);
+    int result = EXIT_OK;
+    if (demo)
+        result = run_demo(h, dir, demo_timeout_s, set);
+    else
+        wait_for_stop(set, h);
     yard_notify_stopping();
     signal(SIGALRM, stop_overdue);
     alarm(stop_bound_s);
     yard_host_stop(h);
     alarm(0);
     yard_notify_watchdog_stop();
-    return EXIT_OK;
+    return result;
 }
 
 /* Does dir hold at least one .so? */
@@ -281,8 +336,21 @@ static void dev_create_topics(const char *conf_dir, yard_mock *mock)
     yard_config_free(cfg);
 }
 
-static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
+/* The demo's topics, before the host's consumers look for them.  Config
+ * errors are reported by run_host(). */
+static void dev_demo_topics(const char *conf_dir, yard_mock *mock)
 {
+    yard_config *cfg = NULL;
+    char err[512];
+    if (yard_config_load(conf_dir, &cfg, NULL) == 0 &&
+        yard_demo_create_topics(mock, cfg, err, sizeof err))
+        fprintf(stderr, "switchyard dev: %s\n", err);
+    yard_config_free(cfg);
+}
+
+static int cmd_dev(const args *a, const char *dir, const sigset_t *set)
+{
+    const char *data_dir = a->data_dir;
     char err[2048];
     yard_pgtmp *pg = NULL;
     yard_mock *mock = NULL;
@@ -299,6 +367,8 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
         return EXIT_FAIL;
     }
     dev_create_topics(dir, mock);
+    if (a->demo)
+        dev_demo_topics(dir, mock);
     setenv("SWITCHYARD_POSTGRES_DSN", yard_pgtmp_dsn(pg), 1);
     setenv("SWITCHYARD_KAFKA_BROKERS", yard_mock_bootstraps(mock), 1);
     dev_default_plugin_dir(dir);
@@ -324,7 +394,7 @@ static int cmd_dev(const char *dir, const char *data_dir, const sigset_t *set)
     }
     yard_config_free(peek);
     fflush(stdout);
-    rc = run_host(dir, set);
+    rc = run_host(dir, set, a->demo, a->timeout_s);
     if (state[0])
         remove_state_dir(state);
     yard_mock_stop(mock);
@@ -366,12 +436,20 @@ int main(int argc, char **argv)
     if (strcmp(a.cmd, "check") == 0)
         return cmd_check(a.conf_dir ? a.conf_dir : DEFAULT_CONF_DIR);
 
+    if ((a.demo || a.timeout_s) && strcmp(a.cmd, "dev") != 0) {
+        fprintf(stderr, "switchyard: --demo and --timeout are options of dev\n");
+        return EXIT_USAGE;
+    }
+    if (a.timeout_s && !a.demo) {
+        fprintf(stderr, "switchyard: --timeout goes with dev --demo\n");
+        return EXIT_USAGE;
+    }
     sigset_t set;
     block_signals(&set);
     if (strcmp(a.cmd, "run") == 0)
-        return run_host(a.conf_dir ? a.conf_dir : DEFAULT_CONF_DIR, &set);
+        return run_host(a.conf_dir ? a.conf_dir : DEFAULT_CONF_DIR, &set, false, 0);
     if (strcmp(a.cmd, "dev") == 0)
-        return cmd_dev(a.conf_dir ? a.conf_dir : DEV_CONF_DIR, a.data_dir, &set);
+        return cmd_dev(&a, a.conf_dir ? a.conf_dir : DEV_CONF_DIR, &set);
     fprintf(stderr, "switchyard: unknown command '%s'\n\n%s", a.cmd, usage);
     return EXIT_USAGE;
 }
