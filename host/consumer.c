@@ -199,9 +199,17 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     /* Revoked: let in-flight events finish and commit before the partitions
-     * move, so their next owner starts after the last committed effect. */
+     * move, so their next owner starts after the last committed effect.
+     * Events waiting for a retry are abandoned rather than waited for (their
+     * next owner redelivers them): a backoff must not hold up the group. */
     yard_health_idle(); /* waiting for the engine is not being stuck */
+    /* Closing (stop set): the engine has finished with us, or may be gone. */
+    bool live = !atomic_load(&c->stop);
+    if (live)
+        yard_engine_release(c->o.engine, c->o.binding);
     wait_quiet(c);
+    if (live)
+        yard_engine_release_end(c->o.engine, c->o.binding);
     yard_health_tick();
     rd_kafka_commit(rk, NULL, 0);
     pthread_mutex_lock(&c->mu);

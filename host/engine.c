@@ -82,6 +82,7 @@ struct yard_engine {
     char *dsn;
     atomic_bool stopping; /* no more submissions; drain queues */
     atomic_bool abandon;  /* give up on queued and retrying jobs */
+    atomic_uint releasing; /* bindings in yard_engine_release() */
     atomic_size_t pending;
 };
 
@@ -1170,12 +1171,31 @@ static void unpark_due(yard_worker *w, long long now)
     }
 }
 
-/* Give up on everything parked (shutdown): it is redelivered later. */
-static void abandon_parked(yard_worker *w)
+/* Whether abandon_parked() has something to do. */
+static bool parked_to_abandon(const yard_worker *w, bool all)
 {
-    while (w->parked) {
-        parked *p = w->parked;
-        w->parked = p->next;
+    if (!w->parked || (!all && !atomic_load(&w->e->releasing)))
+        return false;
+    for (const parked *p = w->parked; p; p = p->next)
+        if (all || atomic_load(&p->head->binding->releasing))
+            return true;
+    return false;
+}
+
+/* Give up on what is parked, all (shutdown) or of bindings that are
+ * releasing their partitions: it is redelivered later.  The parked list
+ * is the worker's own. */
+static void abandon_parked(yard_worker *w, bool all)
+{
+    if (!parked_to_abandon(w, all))
+        return;
+    for (parked **at = &w->parked; *at;) {
+        parked *p = *at;
+        if (!all && !atomic_load(&p->head->binding->releasing)) {
+            at = &p->next;
+            continue;
+        }
+        *at = p->next;
         for (yard_job *j = p->head, *next; j; j = next) {
             next = j->next;
             finish_job(w, j, YARD_JOB_ABANDONED);
@@ -1256,18 +1276,26 @@ static void *worker_main(void *arg)
     if (!s)
         abort(); /* nothing sensible to do without a few KiB at start */
     for (;;) {
+        /* Not under w->mu: on_done takes the transport's lock, which is
+         * held around submissions. */
+        abandon_parked(w, atomic_load(&e->abandon));
         pthread_mutex_lock(&w->mu);
         yard_health_idle();
+        bool redo = false;
         for (;;) {
-            if (atomic_load(&e->abandon))
-                abandon_parked(w);
             unpark_due(w, mono_ms());
             if (w->head || (atomic_load(&e->stopping) && !w->parked))
+                break;
+            if ((redo = parked_to_abandon(w, atomic_load(&e->abandon))))
                 break;
             if (w->parked)
                 wait_until(&w->cv, &w->mu, w->parked->due_ms);
             else
                 pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (redo) {
+            pthread_mutex_unlock(&w->mu);
+            continue;
         }
         yard_health_tick();
         if (!w->head) {
@@ -1398,6 +1426,29 @@ void yard_engine_submit(yard_engine *e, yard_job *job)
     w->queued++;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+static void wake_all(yard_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        yard_worker *w = &e->workers[i];
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+void yard_engine_release(yard_engine *e, yard_binding *b)
+{
+    if (!atomic_exchange(&b->releasing, true))
+        atomic_fetch_add(&e->releasing, 1);
+    wake_all(e);
+}
+
+void yard_engine_release_end(yard_engine *e, yard_binding *b)
+{
+    if (atomic_exchange(&b->releasing, false))
+        atomic_fetch_sub(&e->releasing, 1);
 }
 
 size_t yard_engine_pending(yard_engine *e) { return atomic_load(&e->pending); }

@@ -68,6 +68,9 @@ typedef struct yard_binding {
     /* Set by a reload: the transport submits no new job of this binding
      * until it is cleared (see yard_consumer_pause()). */
     atomic_bool paused;
+    /* Set while the transport's partitions are being revoked (see
+     * yard_engine_release()). */
+    atomic_bool releasing;
     yard_binding_stats stats;
 } yard_binding;
 
@@ -110,6 +113,14 @@ int yard_engine_start(const yard_engine_opts *opts, yard_engine **out,
 
 /* Queue a job; the engine takes it over until on_done.  Thread-safe. */
 void yard_engine_submit(yard_engine *e, yard_job *job);
+
+/* The transport is losing its partitions (a rebalance): jobs of b that
+ * wait for a retry are abandoned at once instead of holding up the
+ * rebalance for their backoff; their next owner redelivers them.  Until
+ * yard_engine_release_end(), jobs of b parked later are abandoned too.
+ * Thread-safe. */
+void yard_engine_release(yard_engine *e, yard_binding *b);
+void yard_engine_release_end(yard_engine *e, yard_binding *b);
 
 /* Jobs queued or running, over all workers. */
 size_t yard_engine_pending(yard_engine *e);
