@@ -767,6 +767,16 @@ static void test_host_settings(void)
     CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
     CU_ASSERT_EQUAL(log_count("reload finished", NULL), before + 1);
     CU_ASSERT_PTR_NULL(strstr(res, "need a restart"));
+    /* Topics are checked only at start: a new [topic NAME] waits for one. */
+    CU_ASSERT_TRUE(write_conf("topics.ini", "[topic reload.extra]\n"
+                                            "partitions = 2\n"));
+    CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res, "1 setting(s) need a restart"));
+    CU_ASSERT_EQUAL(log_count("cannot change while running", "[topic NAME]"),
+                    1);
+    remove_conf("topics.ini");
+    CU_ASSERT_TRUE(reload_ctl(res, sizeof res));
+    CU_ASSERT_PTR_NULL(strstr(res, "need a restart"));
     CU_ASSERT_TRUE(still_handling());
     producer_stop(&pr);
     check_exactly_once();
