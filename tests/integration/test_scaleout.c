@@ -36,8 +36,8 @@
 #define HOSTS 3
 #define SESSION_TIMEOUT_MS 6000
 /* The producer sends one event per key every BURST_MS: 12,000 events in
- * about 24 s, so the stream still runs when the killed host comes back. */
-#define BURST_MS 120
+ * about 30 s, so the stream still runs when the killed host comes back. */
+#define BURST_MS 150
 /* Bounds on the takeovers after the SIGKILL.  Partitions: the session
  * timeout, then a rebalance (the mock stalls a join ~session timeout).
  * Relay: the dead session ends at once on this machine, and a standby
