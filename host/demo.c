@@ -188,6 +188,7 @@ typedef struct demo {
     topic_count *topics;
     size_t n_topics, cap_topics;
     long long dead_letters, start_ms;
+    char since[64]; /* the database's now() at the start: dead letters after it */
     char *last_view;
 } demo;
 
@@ -815,7 +816,9 @@ static bool snapshot(demo *d)
                                   " sales_order_id, status, version FROM"
                                   " tempo_request WHERE sales_order_id ="
                                   " ANY($1::text[])", 1, sp);
-    PGresult *dlq = query(d, "SELECT count(*) FROM yard_dead_letter", 0, NULL);
+    const char *dp[] = {d->since};
+    PGresult *dlq = query(d, "SELECT count(*) FROM yard_dead_letter WHERE"
+                             " failed_at >= $1::timestamptz", 1, dp);
     bool ok = orders && offers && exes && wcfs && contracts && adapters && dlq;
     if (ok) {
         for (size_t i = 0; i < N_SALES; i++) {
@@ -1105,10 +1108,13 @@ static void print_summary(demo *d)
             fprintf(d->out, "; TV outcome %s, action %s", s->told_tv,
                     s->told_action);
         fputc('\n', d->out);
-        if (s->sc->cancel) {
-            fprintf(d->out, "  final: CANCELLED by the customer (%s request %s,"
+        if (!s->final) {
+            fprintf(d->out, "  not final (see above)\n");
+        } else if (s->sc->cancel) {
+            fprintf(d->out, "  final: CANCELLED by the customer (%s %s %s,"
                             " integration.sales.order_cancelled %s)\n",
-                    system_name(s), s->adapter_status,
+                    system_name(s), s->sc->tempo ? "request" : "order",
+                    s->adapter_status,
                     s->cancel_seen ? "sent" : "not seen");
             for (size_t k = 0; k < s->n_orders; k++)
                 if (strcmp(s->orders[k].status, "CLOSED") != 0 &&
@@ -1271,6 +1277,15 @@ int yard_demo_run(const yard_demo_opts *o, char *err, size_t errlen)
     }
     if ((rc = check_tables(d, err, errlen)))
         goto out;
+    /* A kept database (dev --data-dir) may hold dead letters of earlier
+     * runs: only this run's count. */
+    PGresult *begin = query(d, "SELECT now()::text", 0, NULL);
+    if (!begin) {
+        rc = yard_errf(err, errlen, YARD_EDB, "database: %s", PQerrorMessage(d->db));
+        goto out;
+    }
+    copy(d->since, sizeof d->since, val(begin, 0, 0));
+    PQclear(begin);
     const char *pprops[] = {"acks", "all", "enable.idempotence", "true",
                             "linger.ms", "5", NULL};
     const char *cprops[] = {"group.id", DEMO_GROUP, "enable.auto.commit", "false",
