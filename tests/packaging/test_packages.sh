@@ -90,6 +90,63 @@ devlist=$(rpm -qlp "$rpmdev" 2>/dev/null)
 echo "$devlist" | grep -qx '/usr/include/switchyard/sdk.h' &&
     pass "devel rpm has sdk.h" || fail "devel rpm lacks sdk.h"
 
+# The plugin author's last step, with nothing but the installed packages:
+# the installed host runs (`switchyard dev`: its embedded PostgreSQL and
+# Kafka), the template's .so goes into the installed plugin directory and
+# its .ini beside host.ini, SIGHUP, and an order sent with `switchyard
+# produce` comes out normalised on the topic `switchyard tail` reads.
+outsider_adapter() {
+    local work=$1 conf pid plugdir brokers out i
+    conf=$(mktemp -d)
+    cp /etc/switchyard/conf.d/host.ini "$conf"/
+    plugdir=$(sed -n 's/^plugin_dir = //p' "$conf/host.ini")
+    [ -d "$plugdir" ] || { echo "no plugin_dir in the installed host.ini"; return 1; }
+    SWITCHYARD_HTTP_LISTEN= /usr/bin/switchyard dev --conf-dir "$conf" \
+        >"$conf/out" 2>"$conf/log" &
+    pid=$!
+    for i in $(seq 600); do
+        grep -q '"host started"\|msg="host started"' "$conf/log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    brokers=$(sed -n 's/^kafka.brokers=//p' "$conf/out")
+    if [ -z "$brokers" ] || ! grep -q 'host started' "$conf/log"; then
+        cat "$conf/out" "$conf/log"; kill "$pid" 2>/dev/null; rm -rf "$conf"
+        return 1
+    fi
+    cp "$work/template/sales_example.so" "$plugdir/"
+    cp /usr/share/switchyard/template/50-sales-example.ini "$conf/"
+    kill -HUP "$pid"
+    for i in $(seq 300); do
+        grep -q 'reload finished' "$conf/log" && break
+        sleep 0.1
+    done
+    local rc=0
+    grep 'reload finished' "$conf/log" | grep -q 'level=info' ||
+        { echo "reload did not succeed"; rc=1; }
+    if [ $rc -eq 0 ]; then
+        echo '{"order_id":"A-1","customer_id":"C-9","country_code":"FR","services":[{"service_type":"heat_pump"}]}' |
+            /usr/bin/switchyard produce --brokers "$brokers" \
+                --type sales.example.order.created --key FR_A-1 || rc=1
+        # The output topic appears with the first event the relay publishes.
+        for i in $(seq 60); do
+            out=$(/usr/bin/switchyard tail --brokers "$brokers" \
+                      integration.sales.order_received --from-beginning \
+                      -n 1 --json 2>&1) && [ -n "$out" ] && break
+            sleep 1
+        done
+        echo "tail: $out"
+        echo "$out" | grep -q '"sales_order_id": *"A-1"' ||
+            { echo "no normalised order A-1 on integration.sales.order_received"; rc=1; }
+    fi
+    kill -INT "$pid"
+    wait "$pid" || { echo "switchyard dev exited $?"; rc=1; }
+    [ $rc -eq 0 ] || cat "$conf/out" "$conf/log"
+    rm -f "$plugdir/sales_example.so"
+    rm -rf "$conf"
+    return $rc
+}
+
 # --- install, run, purge (CI as root only: it changes the machine) --------
 if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -104,6 +161,11 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" -eq 0 ]; then
             pass "installed template builds and passes its tests (test kit too)"
         else
             cat "$work.template.log"; fail "installed template"
+        fi
+        if outsider_adapter "$work" >"$work.outsider.log" 2>&1; then
+            pass "template adapter hot-loaded into the installed host handles events"
+        else
+            cat "$work.outsider.log"; fail "template adapter in the installed host"
         fi
         /usr/bin/switchyard --version && pass "switchyard --version" ||
             fail "switchyard --version"
