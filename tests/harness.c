@@ -27,28 +27,39 @@ struct th_broker {
 th_broker *th_broker_start(int brokers, const char *const *topics, size_t n)
 {
     int to[2], from[2];
-    if (pipe(to) || pipe(from))
+    /* Every topic on the command line (built before fork: no malloc in the
+     * child). */
+    char nb[8];
+    snprintf(nb, sizeof nb, "%d", brokers);
+    const char **argv = calloc(2 * n + 4, sizeof *argv);
+    if (!argv)
         return NULL;
+    size_t a = 0;
+    argv[a++] = YARD_TESTBROKER_BIN;
+    argv[a++] = "--brokers";
+    argv[a++] = nb;
+    for (size_t i = 0; i < n; i++) {
+        argv[a++] = "--topic";
+        argv[a++] = topics[i];
+    }
+    if (pipe(to) || pipe(from)) {
+        free(argv);
+        return NULL;
+    }
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        free(argv);
         return NULL;
+    }
     if (pid == 0) {
         dup2(to[0], 0);
         dup2(from[1], 1);
         close(to[1]);
         close(from[0]);
-        char nb[8];
-        snprintf(nb, sizeof nb, "%d", brokers);
-        const char *argv[64] = {YARD_TESTBROKER_BIN, "--brokers", nb};
-        size_t a = 3;
-        for (size_t i = 0; i < n && a + 2 < 63; i++) {
-            argv[a++] = "--topic";
-            argv[a++] = topics[i];
-        }
-        argv[a] = NULL;
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    free(argv);
     close(to[0]);
     close(from[1]);
     th_broker *b = calloc(1, sizeof *b);

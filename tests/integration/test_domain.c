@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "harness.h"
 #include "pgtmp.h"
 #include "schema.h"
@@ -54,17 +56,37 @@ static const char *const topics[] = {
     "integration.erp.payment_ready:1",
     "fsm.tv.outcome_recorded:1",
     "fsm.order.status_updated:1",
+    "sales.pyxis.order.created:1",
+    "sales.pyxis.order.updated:1",
+    "sales.pyxis.order.cancelled:1",
+    "sales.tempo.service.requested:1",
+    "sales.tempo.service.updated:1",
+    "sales.tempo.service.cancelled:1",
+    "integration.sales.order.normalized:1",
+    "integration.sales.order.failed:1",
+    "integration.sales.order_cancelled:1",
+    "integration.pyxis.outbound:1",
+    "integration.tempo.outbound:1",
     "dlq.orchestration:1",
     "dlq.assignment:1",
     "dlq.execution:1",
     "dlq.erp:1",
     "dlq.contracts:1",
+    "dlq.pyxis:1",
+    "dlq.tempo:1",
 };
 
 /* The plugins under test: conf.d file name and contents. */
 static const struct {
     const char *file, *ini;
 } plugins[] = {
+    {"10-pyxis.ini",
+     "[plugin]\npath = pyxis.so\n\n[settings]\n"
+     "services = INSTALLATION:INSTALLATION:TV, REPAIR:REPAIR\ncountries = FR, ES\n"},
+    {"10-tempo.ini",
+     "[plugin]\npath = tempo.so\n\n[settings]\n"
+     "services = INSTALLATION:INSTALLATION:TV, REPAIR:REPAIR\ncountries = FR, ES\n"
+     "outbound_topic = integration.tempo.outbound\n"},
     {"20-orchestration.ini",
      "[plugin]\npath = orchestration.so\n\n[settings]\nbu_code = AHS\n"
      "source_system = PYXIS\ncurrency = EUR\n"
@@ -125,7 +147,8 @@ static int suite_init(void)
     /* Loaded: the last plugin's tables exist. */
     return th_wait_num(db, "SELECT count(*) FROM pg_tables WHERE tablename IN"
                            " ('orch_service_order', 'asg_offer', 'exe_execution',"
-                           " 'erp_payment', 'ctr_wcf')", 5, WAIT_MS) == 5 ? 0 : -1;
+                           " 'erp_payment', 'ctr_wcf', 'pyxis_order',"
+                           " 'tempo_request')", 7, WAIT_MS) == 7 ? 0 : -1;
 }
 
 static int suite_clean(void)
@@ -149,13 +172,18 @@ static int suite_clean(void)
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* The payload send_ev() sent last, and the event_timestamp the next
+ * send_ev() uses instead of its own (0: its own; then reset). */
+static char sent_payload[2300];
+static long long next_ts;
+
 /* Send `type` (on the topic of the same name) with a payload made of
  * event_id, event_timestamp and the formatted members; the event id is
  * written to id_out (may be NULL). */
 static void send_ev(char *id_out, const char *type, const char *key,
                     const char *fmt, ...)
 {
-    char id[64], members[2048], payload[2300];
+    char id[64], members[2048], payload[sizeof sent_payload];
     snprintf(id, sizeof id, "dom-evt-%04d", ++next_id);
     va_list ap;
     va_start(ap, fmt);
@@ -163,7 +191,10 @@ static void send_ev(char *id_out, const char *type, const char *key,
     va_end(ap);
     snprintf(payload, sizeof payload,
              "{\"event_id\":\"%s\",\"event_timestamp\":%lld%s%s}", id,
-             1767225600000LL + next_id, *members ? "," : "", members);
+             next_ts ? next_ts : 1767225600000LL + next_id, *members ? "," : "",
+             members);
+    next_ts = 0;
+    memcpy(sent_payload, payload, sizeof payload);
     /* Every 4th event is delivered twice, as Kafka may: the inbox makes the
      * second copy a no-op, so every count asserted here also holds under
      * redelivery. */
@@ -855,10 +886,425 @@ static void test_saga_tv_yes(void)
                " convert_from(original_value, 'UTF8') LIKE '%%SALE-S-%%'");
 }
 
+/* ---- the sales adapters (pyxis, tempo) ---------------------------------- */
+
+/* `id` (sent to `group`) was handled: its transaction committed. */
+#define WAIT_HANDLED(group, id)                                                \
+    WAIT_EQ(1, "SELECT count(*) FROM yard_inbox WHERE consumer_group = '%s'"   \
+               " AND event_id = '%s'", (group), (id))
+
+/* raw_payload of an integration.sales.order.failed: the consumed payload,
+ * so that a retry can send it again. */
+#define RAW(tag) "\"raw_payload\":\"{\\\"rev\\\":\\\"" tag "\\\"}\""
+
+static const char customer_json[] =
+    "\"customer\":{\"customer_id\":\"CUST-9\",\"name\":\"Ada Martin\","
+    "\"email\":\"ada@example.com\",\"phone\":\"+33100000000\"}";
+
+static void address(char *out, size_t len, const char *country)
+{
+    snprintf(out, len, "\"address\":{\"street\":\"1 rue de la Paix\",\"city\":"
+                       "\"Paris\",\"postal_code\":\"75002\",\"country\":\"%s\"}",
+             country);
+}
+
+/* sales.pyxis.order.created; `customer` and `raw` are JSON members. */
+static void pyx_created(char *id, const char *order, const char *country,
+                        const char *addr_country, const char *customer,
+                        const char *products, const char *raw)
+{
+    char key[128], addr[256];
+    snprintf(key, sizeof key, "%s_%s", country, order);
+    address(addr, sizeof addr, addr_country);
+    send_ev(id, "sales.pyxis.order.created", key,
+            "\"pyxis_order_id\":\"%s\",\"sales_channel\":\"STORE\","
+            "\"country_code\":\"%s\",\"bu_code\":\"AHS\",\"store_id\":\"S-12\","
+            "%s,\"products\":%s,%s,%s", order, country, customer, products, addr,
+            raw);
+}
+
+/* sales.pyxis.order.updated: new products (or null), same customer and
+ * address. */
+static void pyx_updated(char *id, const char *order, const char *country,
+                        const char *products, const char *raw)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s_%s", country, order);
+    send_ev(id, "sales.pyxis.order.updated", key,
+            "\"pyxis_order_id\":\"%s\",\"sales_channel\":\"WEB\","
+            "\"country_code\":\"%s\",\"bu_code\":\"AHS\",\"customer\":null,"
+            "\"address\":null,\"products\":%s,%s", order, country, products, raw);
+}
+
+static void pyx_cancelled(char *id, const char *order, const char *raw)
+{
+    char key[128];
+    snprintf(key, sizeof key, "FR_%s", order);
+    send_ev(id, "sales.pyxis.order.cancelled", key,
+            "\"pyxis_order_id\":\"%s\",\"country_code\":\"FR\",\"bu_code\":\"AHS\","
+            "\"cancellation_reason\":\"customer withdrew\",%s", order, raw);
+}
+
+static void tmp_requested(char *id, const char *req, const char *country,
+                          const char *service, const char *raw)
+{
+    char key[128], addr[256];
+    snprintf(key, sizeof key, "%s_%s", country, req);
+    address(addr, sizeof addr, country);
+    send_ev(id, "sales.tempo.service.requested", key,
+            "\"tempo_request_id\":\"%s\",\"sales_channel\":\"CALL_CENTER\","
+            "\"country_code\":\"%s\",\"bu_code\":\"AHS\",%s,\"service_type\":"
+            "\"%s\",%s,%s", req, country, customer_json, service, addr, raw);
+}
+
+/* `service`: a JSON value (a string or null). */
+static void tmp_updated(char *id, const char *req, const char *service,
+                        const char *raw)
+{
+    char key[128];
+    snprintf(key, sizeof key, "FR_%s", req);
+    send_ev(id, "sales.tempo.service.updated", key,
+            "\"tempo_request_id\":\"%s\",\"sales_channel\":\"CALL_CENTER\","
+            "\"country_code\":\"FR\",\"bu_code\":\"AHS\",\"customer\":null,"
+            "\"service_type\":%s,\"address\":null,%s", req, service, raw);
+}
+
+static void tmp_cancelled(char *id, const char *req, const char *raw)
+{
+    char key[128];
+    snprintf(key, sizeof key, "FR_%s", req);
+    send_ev(id, "sales.tempo.service.cancelled", key,
+            "\"tempo_request_id\":\"%s\",\"country_code\":\"FR\",\"bu_code\":"
+            "\"AHS\",\"cancellation_reason\":null,%s", req, raw);
+}
+
+/* The event just sent as `id` to `group` ended in exactly one
+ * integration.sales.order.failed for `order` with `code`, whose raw_payload
+ * is what was sent, and in nothing else. */
+static void expect_failed(const char *group, const char *id, const char *order,
+                          const char *code)
+{
+    char sent[sizeof sent_payload], last[4096], o[192], c[96], cause[96];
+    memcpy(sent, sent_payload, sizeof sent);
+    WAIT_HANDLED(group, id);
+    snprintf(o, sizeof o, "\"external_order_id\":\"%s\"", order);
+    snprintf(c, sizeof c, "\"error_code\":\"%s\"", code);
+    /* The failed event's id derives from the consumed one: find it by
+     * the sent event id inside raw_payload. */
+    snprintf(cause, sizeof cause, "\\\"event_id\\\":\\\"%s\\\"", id);
+    long hits = on_topic(last, "integration.sales.order.failed", o, c, cause);
+    CU_ASSERT_EQUAL(hits, 1);
+    json_t *doc = json_loads(last, 0, NULL);
+    if (hits != 1 || !doc) {
+        printf("\n  %s %s: %ld order.failed, last: %s\n", order, code, hits, last);
+        json_decref(doc);
+        return;
+    }
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "raw_payload")),
+                           sent);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(doc, "source_system")),
+                           strcmp(group, "pyxis") == 0 ? "PYXIS" : "TEMPO");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(doc, "retry_count")), 0);
+    CU_ASSERT_TRUE(json_string_length(json_object_get(doc, "error_message")) > 0);
+    json_decref(doc);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+}
+
+#define PRODUCTS_2                                                             \
+    "[{\"product_id\":\"HP-300\",\"quantity\":1,\"service_type\":"             \
+    "\"INSTALLATION\"},{\"product_id\":\"KIT-7\",\"quantity\":2,"             \
+    "\"service_type\":\"REPAIR\"}]"
+#define PRODUCTS_1 "[{\"product_id\":\"HP-300\",\"quantity\":1,\"service_type\":" \
+                   "\"INSTALLATION\"}]"
+
+#define WAIT_PYX(order, cond)                                                  \
+    WAIT_EQ(1, "SELECT count(*) FROM pyxis_order WHERE sales_order_id = '%s'"  \
+               " AND %s", (order), (cond))
+#define WAIT_TMP(req, cond)                                                    \
+    WAIT_EQ(1, "SELECT count(*) FROM tempo_request WHERE sales_order_id = '%s'" \
+               " AND %s", (req), (cond))
+
+static void test_pyxis_created(void)
+{
+    char id[64], last[4096];
+    pyx_created(NULL, "PYX-1", "FR", "FR", customer_json, PRODUCTS_2, RAW("1"));
+    WAIT_PYX("PYX-1", "status = 'OPEN' AND version = 1 AND customer_id = 'CUST-9'"
+                      " AND country_code = 'FR' AND sales_channel = 'STORE'"
+                      " AND created_sha256 = last_sha256");
+    /* orchestration made the project and its orders from it */
+    WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE project_id = 'PRJ-PYX-1'"
+               " AND source_system = 'PYXIS' AND customer_id = 'CUST-9'");
+    WAIT_STATUS("SO-PYX-1-1", "BLOCKED");
+    WAIT_STATUS("SO-PYX-1-1-TV", "READY_FOR_ASSIGNMENT");
+    WAIT_STATUS("SO-PYX-1-2", "READY_FOR_ASSIGNMENT");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order_received",
+                             "\"sales_order_id\":\"PYX-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"sales_order_id\":\"PYX-1\",\"customer_id\":\"CUST-9\","
+              "\"country_code\":\"FR\",\"services\":[{\"service_type\":"
+              "\"INSTALLATION\",\"requires_confirmation_tv\":true},"
+              "{\"service_type\":\"REPAIR\",\"requires_confirmation_tv\":false}],"
+              "\"source_system\":\"PYXIS\"}"));
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"PYX-1\"", NULL, NULL), 2);
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"PYX-1\"",
+                             "\"fsm_service_order_id\":\"SO-PYX-1-2\"", NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"source_system\":\"PYXIS\",\"external_order_id\":\"PYX-1\","
+              "\"fsm_service_order_id\":\"SO-PYX-1-2\",\"sales_channel\":\"STORE\","
+              "\"country_code\":\"FR\",\"transformation_version\":\"pyxis-1.0.0\"}"));
+    /* The same order resent under another event id: nothing new. */
+    pyx_created(id, "PYX-1", "FR", "FR", customer_json, PRODUCTS_2, RAW("1"));
+    WAIT_HANDLED("pyxis", id);
+    /* and the same event delivered again: the inbox drops it */
+    CU_ASSERT_TRUE(th_produce_ce(producer, "sales.pyxis.order.created", "FR_PYX-1",
+                                 id, "sales.pyxis.order.created", sent_payload));
+    CU_ASSERT_TRUE(th_flush(producer));
+    /* Another creation of PYX-1 with other content: refused. */
+    pyx_created(id, "PYX-1", "FR", "FR", customer_json, PRODUCTS_1, RAW("1b"));
+    expect_failed("pyxis", id, "PYX-1", "ORDER_EXISTS");
+    WAIT_PYX("PYX-1", "version = 1");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order_received",
+                             "\"sales_order_id\":\"PYX-1\"", NULL, NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"PYX-1\"", NULL, NULL), 2);
+    WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE sales_order_id = 'PYX-1'");
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE"
+               " convert_from(original_value, 'UTF8') LIKE '%%PYX-1\"%%'");
+}
+
+static void test_pyxis_update_cancel(void)
+{
+    char id[64], last[4096];
+    pyx_created(NULL, "PYX-U", "FR", "FR", customer_json, PRODUCTS_2, RAW("u1"));
+    WAIT_PYX("PYX-U", "version = 1");
+    /* An update in order: applied, normalized again with its services. */
+    pyx_updated(id, "PYX-U", "FR", PRODUCTS_1, RAW("u2"));
+    WAIT_PYX("PYX-U", "version = 2 AND sales_channel = 'WEB' AND"
+                      " jsonb_array_length(services) = 1 AND customer_id = 'CUST-9'");
+    WAIT_HANDLED("pyxis", id);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"PYX-U\"",
+                             "\"sales_channel\":\"WEB\"", NULL), 1);
+    /* Resent (same raw payload, new event): nothing. */
+    pyx_updated(id, "PYX-U", "FR", PRODUCTS_1, RAW("u2"));
+    WAIT_HANDLED("pyxis", id);
+    /* Without products: the recorded ones stay. */
+    pyx_updated(NULL, "PYX-U", "FR", "null", RAW("u3"));
+    WAIT_PYX("PYX-U", "version = 3 AND jsonb_array_length(services) = 1");
+    /* Older than the last applied change: stale. */
+    next_ts = 1767225600000LL;
+    pyx_updated(id, "PYX-U", "FR", PRODUCTS_2, RAW("u0"));
+    expect_failed("pyxis", id, "PYX-U", "STALE_UPDATE");
+    /* Moved to another country: refused. */
+    pyx_updated(id, "PYX-U", "ES", PRODUCTS_2, RAW("u4"));
+    expect_failed("pyxis", id, "PYX-U", "INVALID_COUNTRY");
+    WAIT_PYX("PYX-U", "version = 3 AND country_code = 'FR'");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"PYX-U\"", NULL, NULL), 4);
+
+    /* Cancelled: forwarded in the platform's terms. */
+    pyx_cancelled(id, "PYX-U", RAW("c1"));
+    WAIT_PYX("PYX-U", "status = 'CANCELLED' AND version = 4 AND"
+                      " cancellation_reason = 'customer withdrew'");
+    WAIT_HANDLED("pyxis", id);
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order_cancelled",
+                             "\"sales_order_id\":\"PYX-U\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"sales_order_id\":\"PYX-U\","
+                                        "\"country_code\":\"FR\",\"source_system\":"
+                                        "\"PYXIS\",\"cancellation_reason\":"
+                                        "\"customer withdrew\"}"));
+    pyx_cancelled(id, "PYX-U", RAW("c1")); /* resent */
+    WAIT_HANDLED("pyxis", id);
+    pyx_cancelled(id, "PYX-U", RAW("c2"));
+    expect_failed("pyxis", id, "PYX-U", "ORDER_CANCELLED");
+    pyx_updated(id, "PYX-U", "FR", PRODUCTS_1, RAW("u5"));
+    expect_failed("pyxis", id, "PYX-U", "ORDER_CANCELLED");
+    WAIT_PYX("PYX-U", "version = 4");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order_cancelled",
+                             "\"sales_order_id\":\"PYX-U\"", NULL, NULL), 1);
+    /* Unknown orders. */
+    pyx_updated(id, "PYX-NONE", "FR", PRODUCTS_1, RAW("n1"));
+    expect_failed("pyxis", id, "PYX-NONE", "UNKNOWN_ORDER");
+    pyx_cancelled(id, "PYX-NONE", RAW("n2"));
+    expect_failed("pyxis", id, "PYX-NONE", "UNKNOWN_ORDER");
+    WAIT_EQ(0, "SELECT count(*) FROM pyxis_order WHERE sales_order_id = 'PYX-NONE'");
+}
+
+static void test_pyxis_invalid(void)
+{
+    char id[64], cust[256];
+    /* Each is failed with its code and changes nothing. */
+    pyx_created(id, "PYX-E1", "XX", "XX", customer_json, PRODUCTS_1, RAW("e"));
+    expect_failed("pyxis", id, "PYX-E1", "INVALID_COUNTRY");
+    pyx_created(id, "PYX-E2", "DE", "DE", customer_json, PRODUCTS_1, RAW("e"));
+    expect_failed("pyxis", id, "PYX-E2", "INVALID_COUNTRY");
+    pyx_created(id, "PYX-E3", "FR", "ES", customer_json, PRODUCTS_1, RAW("e"));
+    expect_failed("pyxis", id, "PYX-E3", "INVALID_COUNTRY");
+    snprintf(cust, sizeof cust, "\"customer\":{\"customer_id\":\"\",\"name\":"
+                                "\"Ada\",\"email\":\"a@b.fr\",\"phone\":\"1\"}");
+    pyx_created(id, "PYX-E4", "FR", "FR", cust, PRODUCTS_1, RAW("e"));
+    expect_failed("pyxis", id, "PYX-E4", "MISSING_FIELD");
+    pyx_created(id, "PYX-E5", "FR", "FR", customer_json, "[]", RAW("e"));
+    expect_failed("pyxis", id, "PYX-E5", "NO_SERVICES");
+    pyx_created(id, "PYX-E6", "FR", "FR", customer_json,
+                "[{\"product_id\":\"X\",\"quantity\":1,\"service_type\":\"POOL\"}]",
+                RAW("e"));
+    expect_failed("pyxis", id, "PYX-E6", "UNKNOWN_SERVICE_TYPE");
+    pyx_created(id, "PYX-E7", "FR", "FR", customer_json,
+                "[{\"product_id\":\"X\",\"quantity\":0,\"service_type\":\"REPAIR\"}]",
+                RAW("e"));
+    expect_failed("pyxis", id, "PYX-E7", "INVALID_QUANTITY");
+    pyx_created(id, "PYX-E8", "FR", "FR", customer_json, PRODUCTS_1,
+                "\"raw_payload\":\"<order/>\"");
+    expect_failed("pyxis", id, "PYX-E8", "INVALID_RAW_PAYLOAD");
+    pyx_created(id, "", "FR", "FR", customer_json, PRODUCTS_1, RAW("e"));
+    expect_failed("pyxis", id, "", "MISSING_FIELD");
+    WAIT_EQ(0, "SELECT count(*) FROM pyxis_order WHERE sales_order_id LIKE 'PYX-E%%'"
+               " OR sales_order_id = ''");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order_received",
+                             "\"sales_order_id\":\"PYX-E", NULL, NULL), 0);
+    /* A field the schema requires is missing (products): the host refuses
+     * it before the adapter (dead-lettered), no order.failed. */
+    send_ev(id, "sales.pyxis.order.created", "FR_PYX-E9",
+            "\"pyxis_order_id\":\"PYX-E9\",\"sales_channel\":\"STORE\","
+            "\"country_code\":\"FR\",\"bu_code\":\"AHS\",\"store_id\":null,%s,"
+            "\"address\":{\"street\":\"s\",\"city\":\"c\",\"postal_code\":\"p\","
+            "\"country\":\"FR\"},%s", customer_json, RAW("e"));
+    WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="
+               " 'pyxis' AND event_id = '%s' AND error_code = 'VALIDATION_FAILED'", id);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.sales.order.failed",
+                             "\"external_order_id\":\"PYX-E9\"", NULL, NULL), 0);
+}
+
+static void test_tempo_request(void)
+{
+    char id[64], last[4096];
+    tmp_requested(NULL, "TMP-1", "FR", "REPAIR", RAW("t1"));
+    WAIT_TMP("TMP-1", "status = 'OPEN' AND version = 1");
+    WAIT_STATUS("SO-TMP-1-1", "READY_FOR_ASSIGNMENT");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE project_id = 'PRJ-TMP-1'"
+               " AND source_system = 'TEMPO'");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order_received",
+                             "\"sales_order_id\":\"TMP-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"sales_order_id\":\"TMP-1\",\"customer_id\":\"CUST-9\","
+              "\"country_code\":\"FR\",\"services\":[{\"service_type\":\"REPAIR\","
+              "\"requires_confirmation_tv\":false}],\"source_system\":\"TEMPO\"}"));
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order.normalized",
+                             "\"external_order_id\":\"TMP-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"source_system\":\"TEMPO\",\"external_order_id\":\"TMP-1\","
+              "\"fsm_service_order_id\":\"SO-TMP-1-1\",\"sales_channel\":"
+              "\"CALL_CENTER\",\"country_code\":\"FR\",\"transformation_version\":"
+              "\"tempo-1.0.0\"}"));
+    tmp_requested(id, "TMP-1", "FR", "REPAIR", RAW("t1")); /* resent */
+    WAIT_HANDLED("tempo", id);
+    /* Update: the service type changes. */
+    tmp_updated(NULL, "TMP-1", "\"INSTALLATION\"", RAW("t2"));
+    WAIT_TMP("TMP-1", "version = 2 AND services = '[{\"service_type\":"
+                      " \"INSTALLATION\", \"requires_confirmation_tv\": true}]'");
+    tmp_updated(id, "TMP-1", "\"\"", RAW("t3"));
+    expect_failed("tempo", id, "TMP-1", "MISSING_FIELD");
+    tmp_updated(id, "TMP-1", "\"GARDEN\"", RAW("t3"));
+    expect_failed("tempo", id, "TMP-1", "UNKNOWN_SERVICE_TYPE");
+    tmp_updated(id, "TMP-NONE", "null", RAW("t3"));
+    expect_failed("tempo", id, "TMP-NONE", "UNKNOWN_ORDER");
+    tmp_requested(id, "TMP-E1", "IT", "REPAIR", RAW("t4")); /* not served here */
+    expect_failed("tempo", id, "TMP-E1", "INVALID_COUNTRY");
+    /* Cancelled. */
+    tmp_cancelled(id, "TMP-1", RAW("t5"));
+    WAIT_TMP("TMP-1", "status = 'CANCELLED' AND version = 3"
+                      " AND cancellation_reason IS NULL");
+    WAIT_HANDLED("tempo", id);
+    CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order_cancelled",
+                             "\"sales_order_id\":\"TMP-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"source_system\":\"TEMPO\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"cancellation_reason\":null"));
+    tmp_updated(id, "TMP-1", "\"REPAIR\"", RAW("t6"));
+    expect_failed("tempo", id, "TMP-1", "ORDER_CANCELLED");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE sales_order_id = 'TMP-1'");
+}
+
+/* Every fsm.* event one adapter handled, the other handled too. */
+static void adapters_caught_up(void)
+{
+    WAIT_EQ(0, "SELECT count(*) FROM yard_inbox a WHERE a.consumer_group IN"
+               " ('pyxis', 'tempo') AND a.event_id NOT LIKE 'dom-evt-%%' AND"
+               " NOT EXISTS (SELECT 1 FROM yard_inbox b WHERE b.event_id ="
+               " a.event_id AND b.consumer_group IN ('pyxis', 'tempo') AND"
+               " b.consumer_group <> a.consumer_group)");
+}
+
+static void test_sales_outbound(void)
+{
+    char last[4096];
+    /* Pyxis: TV YES_BUT -> reprice. */
+    pyx_created(NULL, "PYX-2", "FR", "FR", customer_json, PRODUCTS_1, RAW("o1"));
+    WAIT_STATUS("SO-PYX-2-1", "BLOCKED");
+    visit_tv("PYX-2");
+    tv_outcome(NULL, "SO-PYX-2-1-TV", "YES_BUT",
+               "[{\"description\":\"longer pipes\",\"extra_duration_min\":30}]");
+    WAIT_STATUS("SO-PYX-2-1", "READY_FOR_ASSIGNMENT");
+    WAIT_PYX("PYX-2", "tv_outcome = 'YES_BUT'");
+    WAIT_PYX("PYX-2", "last_fsm_order_id = 'SO-PYX-2-1-TV' AND"
+                      " last_fsm_status = 'IN_PROGRESS'");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.pyxis.outbound",
+                             "\"pyxis_order_id\":\"PYX-2\"",
+                             "\"tv_outcome\":\"YES_BUT\"", NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"pyxis_order_id\":\"PYX-2\",\"country_code\":\"FR\","
+              "\"tv_outcome\":\"YES_BUT\",\"action\":\"REPRICE\",\"modifications\":"
+              "[{\"description\":\"longer pipes\",\"requires_repricing\":true}],"
+              "\"cancellation_reason\":null}"));
+    /* Statuses: CREATED (TV and installation), then the TV's ASSIGNED and
+     * IN_PROGRESS. */
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.pyxis.outbound",
+                             "\"pyxis_order_id\":\"PYX-2\"", "\"status\":\"CREATED\"",
+                             NULL), 2);
+    CU_ASSERT_EQUAL(on_topic(last, "integration.pyxis.outbound",
+                             "\"pyxis_order_id\":\"PYX-2\"", "\"status\":\"ASSIGNED\"",
+                             NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        last, "\"pyxis_order_id\":\"PYX-2\",\"country_code\":\"FR\","
+              "\"fsm_service_order_id\":\"SO-PYX-2-1-TV\",\"status\":\"ASSIGNED\","
+              "\"scheduled_date\":\"2026-01-10\",\"provider_name\":\"P1\"}"));
+
+    /* Tempo: TV NO -> the installation is cancelled; cancel and refund. */
+    tmp_requested(NULL, "TMP-2", "FR", "INSTALLATION", RAW("o2"));
+    WAIT_STATUS("SO-TMP-2-1", "BLOCKED");
+    visit_tv("TMP-2");
+    tv_outcome(NULL, "SO-TMP-2-1-TV", "NO", NULL);
+    WAIT_STATUS("SO-TMP-2-1", "CANCELLED");
+    WAIT_TMP("TMP-2", "tv_outcome = 'NO'");
+    WAIT_TMP("TMP-2", "last_fsm_order_id = 'SO-TMP-2-1' AND"
+                      " last_fsm_status = 'CANCELLED'");
+    CU_ASSERT_EQUAL(on_topic(last, "integration.tempo.outbound",
+                             "\"tempo_request_id\":\"TMP-2\"", "\"tv_outcome\":\"NO\"",
+                             NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"action\":\"CANCEL_AND_REFUND\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"cancellation_reason\":\"confirmation"));
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.tempo.outbound",
+                             "\"tempo_request_id\":\"TMP-2\"",
+                             "\"fsm_service_order_id\":\"SO-TMP-2-1\"",
+                             "\"status\":\"CANCELLED\""), 1);
+
+    /* Each system gets its own orders only, and none of the orders that
+     * reached the platform without an adapter. */
+    adapters_caught_up();
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.pyxis.outbound", "TMP-", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.pyxis.outbound", "SALE-", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.tempo.outbound", "PYX-", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.tempo.outbound", "SALE-", NULL, NULL), 0);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group IN"
+               " ('pyxis', 'tempo') AND event_type LIKE 'fsm.%%'");
+}
+
 /* ---- the catalog ------------------------------------------------------- */
 
 typedef struct schema_check {
-    const yard_schema *schema;
+    const yard_schema_registry *reg;
     long checked, invalid;
 } schema_check;
 
@@ -866,14 +1312,23 @@ static void on_validate(void *arg, const rd_kafka_message_t *m)
 {
     schema_check *sc = arg;
     yard_schema_error why;
-    char source[64];
+    char source[64], type[128];
     if (th_header(m, "ce_source", source, sizeof source) &&
         strcmp(source, "/tests") == 0)
         return; /* sent by a test, some of them malformed on purpose */
+    /* The schema of the message's type: topics such as the sales adapters'
+     * outbound ones carry several types. */
+    const yard_schema *schema =
+        th_header(m, "ce_type", type, sizeof type) ? yard_schema_find(sc->reg, type, 0)
+                                                   : NULL;
     sc->checked++;
-    if (yard_schema_validate_text(sc->schema, m->payload, m->len, 0, &why)) {
+    if (!schema) {
+        sc->invalid++;
+        printf("\n  a message of type %s has no schema\n",
+               th_header(m, "ce_type", type, sizeof type) ? type : "(none)");
+    } else if (yard_schema_validate_text(schema, m->payload, m->len, 0, &why)) {
         if (sc->invalid++ < 3)
-            printf("\n  %s: %s\n", yard_schema_file(sc->schema), why.message);
+            printf("\n  %s: %s\n", yard_schema_file(schema), why.message);
     }
 }
 
@@ -889,8 +1344,8 @@ static void test_catalog_schemas(void)
     for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
         char topic[128];
         snprintf(topic, sizeof topic, "%.*s", (int)strcspn(topics[i], ":"), topics[i]);
-        schema_check sc = {.schema = yard_schema_find(reg, topic, 0)};
-        if (!sc.schema)
+        schema_check sc = {.reg = reg};
+        if (!yard_schema_find(reg, topic, 0) && !strstr(topic, ".outbound"))
             continue;
         CU_ASSERT_TRUE(th_consume_all(th_broker_bootstrap(broker), topic, 1,
                                       on_validate, &sc) >= 0);
@@ -901,9 +1356,11 @@ static void test_catalog_schemas(void)
     }
     /* created, status_changed, unblocked, cancelled, closed, task, fsm.tv,
      * fsm.order, offer, confirmed, negotiation failed, check-in, check-out,
-     * tv_outcome, wcf, contract, payment_ready (the mobile.*, offer.responded
-     * and esign topics carry only what the tests sent) */
-    CU_ASSERT_EQUAL(topics_checked, 17);
+     * tv_outcome, wcf, contract, payment_ready, and from the sales adapters
+     * order_received, normalized, failed, order_cancelled and the two
+     * outbound topics (the mobile.*, sales.*, offer.responded and esign
+     * topics carry only what the tests sent) */
+    CU_ASSERT_EQUAL(topics_checked, 23);
     yard_schema_registry_free(reg);
 }
 
@@ -931,6 +1388,13 @@ int main(void)
         {"contracts: WCF after COMPLETED, signatures drive orchestration",
          test_ctr_signatures},
         {"saga: TV YES to payment across all plugins", test_saga_tv_yes},
+        {"pyxis: created -> order_received + normalized; resent once", test_pyxis_created},
+        {"pyxis: updates in order, cancellation, unknown orders", test_pyxis_update_cancel},
+        {"pyxis: bad orders -> order.failed with code and raw payload",
+         test_pyxis_invalid},
+        {"tempo: requested, updated, cancelled, failed", test_tempo_request},
+        {"pyxis, tempo: status and TV outcome back to their own system only",
+         test_sales_outbound},
         {"catalog: every event on a catalog topic matches its schema",
          test_catalog_schemas},
         CU_TEST_INFO_NULL,
