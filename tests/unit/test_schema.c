@@ -15,7 +15,7 @@
 
 #define SCHEMA_DIR YARD_SOURCE_DIR "/schemas"
 #define EXAMPLE_DIR YARD_SOURCE_DIR "/tests/data/examples"
-#define EXPECTED_EVENT_SCHEMAS 34
+#define EXPECTED_EVENT_SCHEMAS 40
 #define EXPECTED_COMMON_TYPES 5
 
 static yard_schema_registry *repo;
@@ -65,7 +65,11 @@ static void test_repo_schemas_parse(void)
         "projects.service_order.unblocked", "projects.service_order.cancelled",
         "assignments.offer.responded", "integration.esign.contract_signed",
         "mobile.checkin.submitted", "mobile.checkout.submitted",
-        "mobile.tv_outcome.submitted"};
+        "mobile.tv_outcome.submitted", "integration.sales.order_cancelled",
+        "integration.pyxis.order.status_updated",
+        "integration.pyxis.order.tv_outcome_recorded",
+        "integration.tempo.service.status_updated",
+        "integration.tempo.service.tv_outcome_recorded"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         const yard_schema *s = yard_schema_find(repo, must[i], 0);
         CU_ASSERT_PTR_NOT_NULL(s);
