@@ -81,7 +81,20 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
-/* Connected, listening and owning the outbox?  (Re)establishes all three. */
+/* A statement setting up the session failed: log it and close the session
+ * (which ends the lock too, if taken), so the next try starts afresh. */
+static bool session_failed(yard_relay *r, const char *err)
+{
+    yard_log(YARD_LOG_WARN, "relay cannot set up its session", "error", err,
+             NULL);
+    PQfinish(r->conn);
+    r->conn = NULL;
+    r->owner = false;
+    r->standing_by = false;
+    return false;
+}
+
+/* Connected, owning the outbox and listening?  (Re)establishes all three. */
 static bool ensure_ready(yard_relay *r)
 {
     char err[512];
@@ -91,6 +104,7 @@ static bool ensure_ready(yard_relay *r)
         PQfinish(r->conn);
         r->conn = NULL;
         r->owner = false;
+        r->standing_by = false;
         if (yard_db_connect(r->cfg->postgres_dsn, &r->conn, err, sizeof err)) {
             yard_log(YARD_LOG_WARN, "relay cannot reach PostgreSQL", "error", err,
                      NULL);
@@ -105,20 +119,14 @@ static bool ensure_ready(yard_relay *r)
                          "SET tcp_keepalives_idle = 10;"
                          " SET tcp_keepalives_interval = 5;"
                          " SET tcp_keepalives_count = 3",
-                         err, sizeof err)) {
-            yard_log(YARD_LOG_WARN, "relay cannot set up its session", "error",
-                     err, NULL);
-            PQfinish(r->conn);
-            r->conn = NULL;
-            return false;
-        }
+                         err, sizeof err))
+            return session_failed(r, err);
         /* The relay's only writes delete published rows.  One lost in a
          * crash of PostgreSQL publishes those rows again, which the relay
          * allows anyway (at least once): no commit of ours waits for the
          * WAL flush, which took a good part of every round. */
-        if (yard_db_exec(r->conn, "LISTEN yard_outbox", err, sizeof err) ||
-            yard_db_exec(r->conn, "SET synchronous_commit = off", err, sizeof err))
-            return false;
+        if (yard_db_exec(r->conn, "SET synchronous_commit = off", err, sizeof err))
+            return session_failed(r, err);
     }
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", RELAY_LOCK_KEY);
@@ -126,13 +134,22 @@ static bool ensure_ready(yard_relay *r)
     bool answered = PQresultStatus(res) == PGRES_TUPLES_OK;
     r->owner = answered && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    if (r->owner)
-        yard_log(YARD_LOG_INFO, "relay owns the outbox", NULL);
-    else if (answered && !r->standing_by)
-        yard_log(YARD_LOG_INFO,
-                 "relay stands by: another session owns the outbox", NULL);
-    r->standing_by = answered && !r->owner;
-    return r->owner;
+    if (!r->owner) {
+        if (answered && !r->standing_by)
+            yard_log(YARD_LOG_INFO,
+                     "relay stands by: another session owns the outbox", NULL);
+        r->standing_by = answered;
+        return false;
+    }
+    /* Only the owner listens: libpq keeps every notification it reads until
+     * PQnotifies() takes it, and a standby, which takes none, would collect
+     * one per committed batch of every host for as long as it waits.  Rows
+     * committed before LISTEN are found by the first round. */
+    if (yard_db_exec(r->conn, "LISTEN yard_outbox", err, sizeof err))
+        return session_failed(r, err);
+    r->standing_by = false;
+    yard_log(YARD_LOG_INFO, "relay owns the outbox", NULL);
+    return true;
 }
 
 /* After a statement failed: a connection error may have ended the session,
