@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -188,13 +189,52 @@ static void wait_quiet(yard_consumer *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* "topic[0,1,5] other[2]" for the log; cut short when buf is full. */
+static const char *parts_str(const rd_kafka_topic_partition_list_t *parts,
+                             char *buf, size_t len)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int i = 0; parts && i < parts->cnt && pos < len; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        bool same = i > 0 && strcmp(parts->elems[i - 1].topic, p->topic) == 0;
+        bool last = i + 1 == parts->cnt ||
+                    strcmp(parts->elems[i + 1].topic, p->topic) != 0;
+        int n = snprintf(buf + pos, len - pos, "%s%s%s%d%s", i && !same ? " " : "",
+                         same ? "" : p->topic, same ? "," : "[",
+                         (int)p->partition, last ? "]" : "");
+        pos += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Jobs of ours not finished yet.  Caller holds c->mu. */
+static size_t count_running(const yard_consumer *c)
+{
+    size_t n = 0;
+    for (const ptrack *t = c->tracks; t; t = t->next)
+        for (const cjob *j = t->head; j; j = j->pnext)
+            n += j->state == 0;
+    return n;
+}
+
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     yard_consumer *c = opaque;
     const char *group = c->o.binding->conf->group;
+    char list[512];
+    parts_str(parts, list, sizeof list);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        yard_log(YARD_LOG_INFO, "partitions assigned", "group", group, NULL);
+        yard_log(YARD_LOG_INFO, "partitions assigned", "group", group,
+                 "partitions", list, NULL);
         rd_kafka_assign(rk, parts);
         return;
     }
@@ -203,6 +243,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * Events waiting for a retry are abandoned rather than waited for (their
      * next owner redelivers them): a backoff must not hold up the group. */
     yard_health_idle(); /* waiting for the engine is not being stuck */
+    long long t0 = mono_ms();
+    pthread_mutex_lock(&c->mu);
+    size_t running = count_running(c);
+    pthread_mutex_unlock(&c->mu);
     /* Closing (stop set): the engine has finished with us, or may be gone. */
     bool live = !atomic_load(&c->stop);
     if (live)
@@ -211,13 +255,24 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (live)
         yard_engine_release_end(c->o.engine, c->o.binding);
     yard_health_tick();
-    rd_kafka_commit(rk, NULL, 0);
+    long long settled = mono_ms() - t0;
+    /* A failed commit is not lost work: the next owner redelivers from the
+     * last committed offset and the inbox skips what had committed. */
+    rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
     pthread_mutex_lock(&c->mu);
     tracks_drop(c, parts);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     rd_kafka_assign(rk, NULL);
-    yard_log(YARD_LOG_INFO, "partitions revoked", "group", group, NULL);
+    char in_flight[24], ms[24];
+    snprintf(in_flight, sizeof in_flight, "%zu", running);
+    snprintf(ms, sizeof ms, "%lld", settled);
+    yard_log(YARD_LOG_INFO, "partitions revoked", "group", group, "partitions",
+             list, "in_flight", in_flight, "settled_ms", ms, "commit",
+             ce == RD_KAFKA_RESP_ERR_NO_ERROR || ce == RD_KAFKA_RESP_ERR__NO_OFFSET
+                 ? "ok"
+                 : rd_kafka_err2str(ce),
+             NULL);
 }
 
 /* A decoded event whose type has a schema and that this binding handles
