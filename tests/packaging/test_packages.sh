@@ -48,6 +48,16 @@ for f in ./usr/bin/switchyard ./etc/switchyard/conf.d/host.ini \
          ./usr/share/switchyard/sql/001_inbox_outbox.sql ./var/lib/switchyard/; do
     echo "$contents" | grep -qx "$f" && pass "deb has $f" || fail "deb lacks $f"
 done
+# Bundled plugins and their example files come by glob from plugins/*/ and
+# conf.d/*.ini; the sales adapters among them.
+for f in pyxis.so tempo.so; do
+    echo "$contents" | grep -q "/switchyard/plugins/$f\$" &&
+        pass "deb has plugin $f" || fail "deb lacks plugin $f"
+done
+for f in 10-pyxis.ini 10-tempo.ini; do
+    echo "$contents" | grep -qx "./usr/share/doc/switchyard/examples/conf.d/$f" &&
+        pass "deb has example $f" || fail "deb lacks example $f"
+done
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/switchyard/conf.d/host.ini &&
     pass "host.ini is a conffile" || fail "host.ini is not a conffile"
 depends=$(dpkg-deb -f "$deb" Depends)
