@@ -29,6 +29,10 @@
 /* Results read at least this often in pipeline mode, so neither side's
  * socket buffer fills while the other waits. */
 #define PIPE_MAX_PENDING 256
+/* Handler statements prepared per worker connection; longer or further
+ * ones go out unnamed. */
+#define STMT_CACHE_MAX 32
+#define STMT_SQL_MAX 512
 /* Largest value the host queues for publishing (librdkafka's default
  * message.max.bytes is 1,000,000): a message the broker refuses is retried
  * forever and stops the relay behind it.  Emits above it are refused; the
@@ -70,6 +74,18 @@ typedef struct yard_worker {
     size_t pending;   /* statements sent, results not yet read */
     int pipe_rc;      /* first failure among them */
     char pipe_err[ERRLEN];
+    /* Handlers' statements prepared on conn ("yard_s<i>"), by text: a
+     * prepared INSERT costs PostgreSQL half the CPU of one parsed and
+     * planned every time.  Any failed pipelined batch marks the cache
+     * stale, which deallocates it before the next; a statement that went
+     * missing thus costs one careful redo, never an event's verdict. */
+    struct {
+        uint64_t hash;
+        char sql[STMT_SQL_MAX];
+    } stmts[STMT_CACHE_MAX];
+    unsigned n_stmts;
+    int stmts_pid; /* backend the cache belongs to (a reconnect changes it) */
+    bool stmts_stale;
 } yard_worker;
 
 struct yard_engine {
@@ -293,6 +309,14 @@ static void pipe_collect(yard_worker *w, size_t keep)
 
 static void pipe_begin(yard_worker *w)
 {
+    int pid = PQbackendPID(w->conn);
+    if (w->stmts_stale || pid != w->stmts_pid) {
+        if (w->stmts_stale && pid == w->stmts_pid)
+            yard_db_exec(w->conn, "DEALLOCATE ALL", NULL, 0);
+        w->n_stmts = 0;
+        w->stmts_pid = pid;
+        w->stmts_stale = false;
+    }
     w->piped = PQenterPipelineMode(w->conn) == 1;
     w->pending = 0;
     w->pipe_rc = 0;
@@ -321,10 +345,48 @@ static int pipe_end(yard_worker *w, char *err, size_t errlen)
         pipe_fail(w, NULL);
     w->piped = false;
     int rc = w->pipe_rc;
+    if (rc)
+        w->stmts_stale = true;
     if (rc && err)
         snprintf(err, errlen, "%s", w->pipe_err);
     w->pipe_rc = 0;
     return rc;
+}
+
+/* Send a handler's statement in pipeline mode, prepared (once per
+ * connection) when the cache has room.  Returns PQsend*'s answer; counts
+ * what it sent in w->pending. */
+static int pipe_send(yard_worker *w, const char *sql, int nparams,
+                     const char *const *params)
+{
+    size_t len = strlen(sql);
+    unsigned i = STMT_CACHE_MAX;
+    if (len < STMT_SQL_MAX) {
+        uint64_t h = fnv1a(0xcbf29ce484222325ULL, sql, len);
+        for (i = 0; i < w->n_stmts; i++)
+            if (w->stmts[i].hash == h && strcmp(w->stmts[i].sql, sql) == 0)
+                break;
+        if (i == w->n_stmts && i < STMT_CACHE_MAX) {
+            char name[24];
+            snprintf(name, sizeof name, "yard_s%u", i);
+            if (PQsendPrepare(w->conn, name, sql, nparams, NULL) != 1)
+                return 0;
+            w->pending++;
+            w->stmts[i].hash = h;
+            memcpy(w->stmts[i].sql, sql, len + 1);
+            w->n_stmts++;
+        }
+    }
+    int ok;
+    if (i < w->n_stmts) {
+        char name[24];
+        snprintf(name, sizeof name, "yard_s%u", i);
+        ok = PQsendQueryPrepared(w->conn, name, nparams, params, NULL, NULL, 0);
+    } else {
+        ok = PQsendQueryParams(w->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
+    w->pending += ok == 1;
+    return ok;
 }
 
 static int api_sql(sy_ctx *ctx, const char *sql, int nparams,
@@ -347,14 +409,12 @@ static int api_sql(sy_ctx *ctx, const char *sql, int nparams,
         /* A write whose result nobody reads goes out without waiting; its
          * failure surfaces at the end of the batch, which is then redone
          * with every statement waited for. */
-        if (PQsendQueryParams(w->conn, sql, nparams, NULL, params, NULL, NULL,
-                              0) != 1) {
+        if (pipe_send(w, sql, nparams, params) != 1) {
             pipe_fail(w, NULL);
             ctx->sql_rc = w->pipe_rc;
             snprintf(ctx->sql_err, sizeof ctx->sql_err, "%s", w->pipe_err);
             return yard_errf(err, errlen, ctx->sql_rc, "%s", ctx->sql_err);
         }
-        w->pending++;
         if (!rows) {
             if (w->pending >= PIPE_MAX_PENDING)
                 pipe_collect(w, 0);
