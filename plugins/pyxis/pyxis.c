@@ -25,7 +25,7 @@ static const char *products(const json_t *p, bool update, json_t *out,
                             bool *absent, char *msg, size_t msglen)
 {
     const json_t *list = json_object_get(p, "products");
-    if (update && json_is_null(list)) {
+    if (update && (!list || json_is_null(list))) { /* absent: its default */
         *absent = true;
         return NULL;
     }

@@ -25,7 +25,7 @@ static const char *service(const json_t *p, bool update, json_t *out,
                            bool *absent, char *msg, size_t msglen)
 {
     const json_t *type = json_object_get(p, "service_type");
-    if (update && json_is_null(type)) {
+    if (update && (!type || json_is_null(type))) { /* absent: its default */
         *absent = true;
         return NULL;
     }

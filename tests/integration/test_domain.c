@@ -1205,6 +1205,12 @@ static void test_tempo_request(void)
     tmp_updated(NULL, "TMP-1", "\"INSTALLATION\"", RAW("t2"));
     WAIT_TMP("TMP-1", "version = 2 AND services = '[{\"service_type\":"
                       " \"INSTALLATION\", \"requires_confirmation_tv\": true}]'");
+    /* Optional members left out (their default, null): nothing replaced. */
+    send_ev(NULL, "sales.tempo.service.updated", "FR_TMP-1",
+            "\"tempo_request_id\":\"TMP-1\",\"sales_channel\":\"WEB\","
+            "\"country_code\":\"FR\",\"bu_code\":\"AHS\",%s", RAW("t2b"));
+    WAIT_TMP("TMP-1", "version = 3 AND sales_channel = 'WEB' AND"
+                      " services->0->>'service_type' = 'INSTALLATION'");
     tmp_updated(id, "TMP-1", "\"\"", RAW("t3"));
     expect_failed("tempo", id, "TMP-1", "MISSING_FIELD");
     tmp_updated(id, "TMP-1", "\"GARDEN\"", RAW("t3"));
@@ -1215,7 +1221,7 @@ static void test_tempo_request(void)
     expect_failed("tempo", id, "TMP-E1", "INVALID_COUNTRY");
     /* Cancelled. */
     tmp_cancelled(id, "TMP-1", RAW("t5"));
-    WAIT_TMP("TMP-1", "status = 'CANCELLED' AND version = 3"
+    WAIT_TMP("TMP-1", "status = 'CANCELLED' AND version = 4"
                       " AND cancellation_reason IS NULL");
     WAIT_HANDLED("tempo", id);
     CU_ASSERT_EQUAL(on_topic(last, "integration.sales.order_cancelled",
