@@ -1,18 +1,23 @@
 /*
  * Scale-out (issue #3): several hosts with the same configuration share
- * one consumer group, and one of them dies mid-stream.
+ * one consumer group, and one of them fails mid-stream.
  *
- * One PostgreSQL, one test broker, an input topic of 6 partitions and
- * three hosts, each with its own conf dir holding the same files (as three
- * machines would).  12,000 events over 60 keys are produced at a steady
- * pace; when about a third of the effects are in, the host whose relay owns
- * the outbox is SIGKILLed; once the group has moved its partitions it is
- * started again, while the stream still runs.  Asserted: every effect once
- * and in per-key order, every published event on the output topic with the
- * first copy of each in per-key order, outbox empty, no dead letters, the
- * partitions and the relay taken over by the survivors within bounds, and
- * every host exiting 0 on SIGTERM.  The figures (join, failover, rejoin,
- * drain) are printed.
+ * One PostgreSQL, one test broker per scenario, an input topic of 6
+ * partitions and three hosts, each with its own conf dir holding the same
+ * files (as three machines would).  12,000 events over 60 keys are produced
+ * at a steady pace; when about a third of the effects are in:
+ *
+ *  - the host whose relay owns the outbox is SIGKILLed, and started again
+ *    once the group has moved its partitions, while the stream still runs;
+ *  - or a host is SIGSTOPped past its session timeout and resumed once its
+ *    partitions have moved: a zombie that comes back holding events the
+ *    new owners have been handling meanwhile.
+ *
+ * Asserted: every effect once and in per-key order, every published event
+ * on the output topic with the first copy of each in per-key order, outbox
+ * empty, no dead letters, the partitions (and the relay) taken over within
+ * bounds, and every host exiting 0 on SIGTERM.  The figures (join,
+ * failover, rejoin, drain) are printed.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -29,7 +34,6 @@
 #include "pgtmp.h"
 #include "testutil.h"
 
-#define RUN "scale"
 #define EVENTS 12000
 #define KEYS 60
 #define PARTITIONS 6
@@ -59,6 +63,7 @@ static int suite_clean(void)
 }
 
 typedef struct world {
+    const char *run;   /* database, topic prefix, event ids */
     th_broker *broker;
     PGconn *db;
     char *base;        /* holds the hosts' conf dirs */
@@ -66,15 +71,18 @@ typedef struct world {
     pid_t pid[HOSTS];
 } world;
 
-static bool world_setup(world *w)
+static bool world_setup(world *w, const char *run)
 {
     memset(w, 0, sizeof *w);
-    if (!th_sql(admin, "CREATE DATABASE " RUN))
+    w->run = run;
+    char sql[96];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", run);
+    if (!th_sql(admin, sql))
         return false;
-    w->db = th_connect(yard_pgtmp_dsn(pg), RUN);
+    w->db = th_connect(yard_pgtmp_dsn(pg), run);
     char t1[64], t2[64];
-    snprintf(t1, sizeof t1, RUN ".input:%d", PARTITIONS);
-    snprintf(t2, sizeof t2, RUN ".done:%d", PARTITIONS);
+    snprintf(t1, sizeof t1, "%s.input:%d", run, PARTITIONS);
+    snprintf(t2, sizeof t2, "%s.done:%d", run, PARTITIONS);
     const char *topics[] = {t1, t2, "dlq.counter:1"};
     w->broker = th_broker_start(1, topics, 3);
     w->base = yard_test_tmpdir("scaleout");
@@ -90,10 +98,10 @@ static bool world_setup(world *w)
              "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = %d\n"
              "heartbeat.interval.ms = 500\nfetch.wait.max.ms = 10\n"
              "topic.metadata.refresh.interval.ms = 1000\n\n"
-             "[postgres]\ndsn = %s dbname=" RUN "\n\n"
+             "[postgres]\ndsn = %s dbname=%s\n\n"
              "[http]\nlisten = off\n",
              YARD_TEST_PLUGIN_DIR, th_broker_bootstrap(w->broker),
-             SESSION_TIMEOUT_MS, yard_pgtmp_dsn(pg));
+             SESSION_TIMEOUT_MS, yard_pgtmp_dsn(pg), run);
     for (int i = 0; i < HOSTS; i++) {
         char state[1200];
         snprintf(w->dir[i], sizeof w->dir[i], "%s/host%d", w->base, i);
@@ -182,6 +190,7 @@ static int wait_log(const world *w, unsigned mask, const char *msg,
 /* ---- the producer thread ------------------------------------------------ */
 
 typedef struct producer {
+    const char *run;
     const char *bootstrap;
     pthread_t thread;
     atomic_int sent;
@@ -194,7 +203,7 @@ static void *produce_main(void *arg)
     rd_kafka_t *rk = th_producer(p->bootstrap);
     p->ok = rk != NULL;
     for (int i = 0; rk && i < EVENTS; i++) {
-        if (th_counter_produce(rk, RUN, i, KEYS))
+        if (th_counter_produce(rk, p->run, i, KEYS))
             atomic_fetch_add(&p->sent, 1);
         if (i % KEYS == KEYS - 1) {
             rd_kafka_poll(rk, 0);
@@ -225,12 +234,15 @@ static long long effects(const world *w)
     return th_sql_num(w->db, "SELECT count(*) FROM counter_effect");
 }
 
-static void test_kill_one_of_three(void)
+/* zombie: SIGSTOP a host that does not relay instead of SIGKILLing the
+ * relay's, and SIGCONT it once its partitions have moved: it comes back
+ * with events it had taken and not finished. */
+static void scenario(bool zombie)
 {
     world w;
     producer p = {0};
     bool producing = false;
-    REQUIRE(world_setup(&w));
+    REQUIRE(world_setup(&w, zombie ? "zombie" : "scale"));
     long long t0 = yard_test_now_ms(), w0 = wall_ms();
     for (int i = 0; i < HOSTS; i++) {
         w.pid[i] = th_host_spawn(w.dir[i]);
@@ -251,6 +263,7 @@ static void test_kill_one_of_three(void)
            HOSTS, joined - w0, owner);
 
     p.bootstrap = th_broker_bootstrap(w.broker);
+    p.run = w.run;
     long long tp = yard_test_now_ms();
     REQUIRE(pthread_create(&p.thread, NULL, produce_main, &p) == 0);
     producing = true;
@@ -260,42 +273,57 @@ static void test_kill_one_of_three(void)
     snprintf(third, sizeof third, "SELECT least(count(*), %d) FROM counter_effect",
              EVENTS / 3);
     CU_ASSERT_EQUAL(th_wait_num(w.db, third, EVENTS / 3, 60000), EVENTS / 3);
+    /* The victim: the relay's host, or for a zombie one that does not
+     * relay (a stopped relay would stop publishing until it resumes). */
+    int victim = zombie ? (owner + 1) % HOSTS : owner;
+    const char *what = zombie ? "SIGSTOPped" : "SIGKILLed";
     long long killed = wall_ms();
-    kill(w.pid[owner], SIGKILL);
-    int st = th_host_wait(w.pid[owner], 10000);
-    CU_ASSERT_TRUE(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    w.pid[owner] = -1;
+    int st = 0;
+    kill(w.pid[victim], zombie ? SIGSTOP : SIGKILL);
+    if (!zombie) {
+        st = th_host_wait(w.pid[victim], 10000);
+        CU_ASSERT_TRUE(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        w.pid[victim] = -1;
+    }
     long long at_kill = effects(&w);
-    printf("\n  host %d SIGKILLed with %lld of %d effects committed, %d produced",
-           owner, at_kill, EVENTS, atomic_load(&p.sent));
+    printf("\n  host %d %s with %lld of %d effects committed, %d produced",
+           victim, what, at_kill, EVENTS, atomic_load(&p.sent));
     CU_ASSERT_TRUE(at_kill > 0 && at_kill < EVENTS);
 
-    /* The survivors take the partitions and the relay over. */
-    unsigned survivors = ((1u << HOSTS) - 1) & ~(1u << owner);
+    /* The others take its partitions (and its relay) over. */
+    unsigned others = ((1u << HOSTS) - 1) & ~(1u << victim);
     long long relay_at = -1, parts_at = -1;
-    int relay_to = wait_log(&w, survivors, "relay owns the outbox", killed,
-                            RELAY_FAILOVER_MAX_MS + 2000, &relay_at);
-    CU_ASSERT_TRUE(relay_to >= 0 && relay_at - killed <= RELAY_FAILOVER_MAX_MS);
-    int parts_to = wait_log(&w, survivors, "partitions assigned", killed,
+    if (!zombie) {
+        int to = wait_log(&w, others, "relay owns the outbox", killed,
+                          RELAY_FAILOVER_MAX_MS + 2000, &relay_at);
+        CU_ASSERT_TRUE(to >= 0 && relay_at - killed <= RELAY_FAILOVER_MAX_MS);
+        printf("\n  relay taken over by host %d after %lld ms", to,
+               to >= 0 ? relay_at - killed : -1);
+    }
+    int parts_to = wait_log(&w, others, "partitions assigned", killed,
                             PARTITION_FAILOVER_MAX_MS + 5000, &parts_at);
     CU_ASSERT_TRUE(parts_to >= 0 && parts_at - killed <= PARTITION_FAILOVER_MAX_MS);
-    printf("\n  relay taken over by host %d after %lld ms; partitions"
-           " reassigned after %lld ms",
-           relay_to, relay_to >= 0 ? relay_at - killed : -1,
+    printf("\n  partitions reassigned after %lld ms",
            parts_to >= 0 ? parts_at - killed : -1);
 
-    /* Add it back while the stream runs. */
-    long long restarted = wall_ms();
-    long long at_restart = effects(&w);
-    w.pid[owner] = th_host_spawn(w.dir[owner]);
-    REQUIRE(w.pid[owner] > 0);
+    /* Back while the stream runs: restarted, or resumed with the events it
+     * had taken and not finished, which its partitions' new owners have
+     * been handling meanwhile. */
+    long long back = wall_ms();
+    long long at_back = effects(&w);
+    if (zombie)
+        kill(w.pid[victim], SIGCONT);
+    else
+        w.pid[victim] = th_host_spawn(w.dir[victim]);
+    REQUIRE(w.pid[victim] > 0);
     long long rejoin_at = -1;
-    CU_ASSERT_EQUAL(wait_log(&w, 1u << owner, "partitions assigned", restarted,
+    CU_ASSERT_EQUAL(wait_log(&w, 1u << victim, "partitions assigned", back,
                              60000, &rejoin_at),
-                    owner);
-    printf("\n  restarted with %lld effects committed, %d produced; it had"
+                    victim);
+    printf("\n  %s with %lld effects committed, %d produced; it had"
            " partitions again after %lld ms",
-           at_restart, atomic_load(&p.sent), rejoin_at - restarted);
+           zombie ? "resumed" : "restarted", at_back, atomic_load(&p.sent),
+           rejoin_at - back);
 
     pthread_join(p.thread, NULL);
     producing = false;
@@ -320,7 +348,7 @@ static void test_kill_one_of_three(void)
         w.pid[i] = -1;
     }
     printf("\n  all stopped %lld ms after SIGTERM", yard_test_now_ms() - ts);
-    th_counter_check(w.db, th_broker_bootstrap(w.broker), RUN, EVENTS, KEYS,
+    th_counter_check(w.db, th_broker_bootstrap(w.broker), w.run, EVENTS, KEYS,
                      PARTITIONS);
     printf("  total %lld ms\n", yard_test_now_ms() - t0);
 out:
@@ -329,12 +357,17 @@ out:
     world_teardown(&w);
 }
 
+static void test_kill_one_of_three(void) { scenario(false); }
+static void test_stop_one_of_three(void) { scenario(true); }
+
 int main(void)
 {
     CU_TestInfo tests[] = {
         {"3 hosts, 6 partitions, one SIGKILLed and added back: effects once,"
          " per-key order of published events",
          test_kill_one_of_three},
+        {"3 hosts, one SIGSTOPped past its session and resumed: same",
+         test_stop_one_of_three},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("scaleout", suite_init, suite_clean, tests);
