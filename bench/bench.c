@@ -1177,7 +1177,10 @@ static double annotate_ir(const char *path, const char *fn)
                                     strstr(line, "PROGRAM TOTALS")))
             continue;
         double v = 0;
-        for (const char *c = line; *c && *c != ' ' && *c != '('; c++)
+        const char *c = line;
+        while (*c == ' ') /* right-aligned */
+            c++;
+        for (; *c && *c != ' ' && *c != '('; c++)
             if (*c >= '0' && *c <= '9')
                 v = v * 10 + (*c - '0');
         if (v > ir)
