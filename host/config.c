@@ -379,7 +379,9 @@ static const yard_conf_section sections[] = {
      .n_keys = ARRAY_LEN(plugin_keys),
      .help = "one plugin; a file with this section is a plugin file"},
     {.name = "settings", .kind = YARD_CONF_SETTINGS,
-     .help = "free-form keys the plugin reads with config_get()"},
+     .help = "free-form keys the plugin reads with config_get(); "
+             "${state_dir} and ${conf_dir} in a value stand for those "
+             "directories"},
 };
 
 _Static_assert(ARRAY_LEN(host_keys) <= MAX_SECTION_KEYS, "host_keys");
@@ -521,6 +523,34 @@ static char *path_join(loader *ld, const char *dir, const char *name)
         ld->oom = true;
         return NULL;
     }
+    return out;
+}
+
+/* `value` with every ${state_dir} and ${conf_dir} replaced, so one plugin
+ * file can name a directory that fits both a packaged host and `switchyard
+ * dev`; NULL when there is none (or out of memory: ld->oom). */
+static char *expand_dirs(loader *ld, const char *value)
+{
+    static const char *const names[] = {"${state_dir}", "${conf_dir}"};
+    const char *dirs[] = {ld->cfg->state_dir, ld->cfg->conf_dir};
+    if (!strstr(value, "${"))
+        return NULL;
+    char *out = strdup(value);
+    for (size_t i = 0; out && i < ARRAY_LEN(names); i++) {
+        char *at;
+        while (dirs[i] && (at = strstr(out, names[i]))) {
+            char *next = NULL;
+            if (asprintf(&next, "%.*s%s%s", (int)(at - out), out, dirs[i],
+                         at + strlen(names[i])) < 0)
+                next = NULL;
+            free(out);
+            out = next;
+            if (!out)
+                break;
+        }
+    }
+    if (!out)
+        ld->oom = true;
     return out;
 }
 
@@ -1388,6 +1418,14 @@ static void finish_plugin(loader *ld, size_t idx)
         if (joined) {
             free(pc->path);
             pc->path = joined;
+        }
+    }
+
+    for (size_t k = 0; k < pc->n_settings; k++) {
+        char *v = expand_dirs(ld, pc->settings[k].value);
+        if (v) {
+            free(pc->settings[k].value);
+            pc->settings[k].value = v;
         }
     }
 

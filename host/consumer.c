@@ -66,6 +66,12 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac,
                        : level <= 4 ? YARD_LOG_WARN
                        : level <= 6 ? YARD_LOG_INFO
                                     : YARD_LOG_DEBUG;
+    /* [kafka] is shared by the producer and the consumers on purpose: the
+     * other client's properties are expected, not worth a warning. */
+    if (strcmp(fac, "CONFWARN") == 0 &&
+        (strstr(buf, "is a consumer property and will be ignored") ||
+         strstr(buf, "is a producer property and will be ignored")))
+        l = YARD_LOG_DEBUG;
     yard_log(l, buf, "component", "kafka", "facility", fac, NULL);
 }
 

@@ -7,6 +7,7 @@
  *   0 success, 1 runtime failure, 2 usage error, 3 configuration error.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -300,21 +301,19 @@ static void dev_default_plugin_dir(const char *conf_dir)
         setenv("SWITCHYARD_HOST_PLUGIN_DIR", dir, 0);
 }
 
-/* What a host leaves in a state_dir it owned alone: crash records (empty
- * after a clean stop) and the control socket. */
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The temporary state_dir of `switchyard dev` and what the host and its
+ * plugins left in it (crash records, control socket, spooled files). */
 static void remove_state_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char path[512];
-    while (d && (de = readdir(d)))
-        if (de->d_name[0] != '.' &&
-            snprintf(path, sizeof path, "%s/%s", dir, de->d_name) <
-                (int)sizeof path)
-            unlink(path);
-    if (d)
-        closedir(d);
-    rmdir(dir);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The embedded cluster stands for a provisioned one: it gets the

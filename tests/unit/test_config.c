@@ -341,6 +341,32 @@ static void test_plugin_defaults(void)
     free(dir);
 }
 
+/* ${state_dir} and ${conf_dir} in [settings] values; other text, and
+ * other ${...}, stay as written. */
+static void test_settings_dirs(void)
+{
+    char *dir = yard_test_tmpdir("cfg");
+    put(dir, "50-n.ini", "[plugin]\npath = n.so\n[settings]\n"
+                         "spool = ${state_dir}/spool\n"
+                         "both = ${conf_dir}:${state_dir}:${conf_dir}\n"
+                         "other = ${amount} EUR\nplain = {field}\n");
+    put(dir, "host.ini", "[host]\nstate_dir = /srv/state\n");
+    yard_config *cfg = load_ok(dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    const yard_plugin_conf *n = yard_config_plugin(cfg, "n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+    CU_ASSERT_EQUAL_FATAL(n->n_settings, 4);
+    char want[2048];
+    CU_ASSERT_STRING_EQUAL(n->settings[0].value, "/srv/state/spool");
+    snprintf(want, sizeof want, "%s:/srv/state:%s", cfg->conf_dir, cfg->conf_dir);
+    CU_ASSERT_STRING_EQUAL(n->settings[1].value, want);
+    CU_ASSERT_STRING_EQUAL(n->settings[2].value, "${amount} EUR");
+    CU_ASSERT_STRING_EQUAL(n->settings[3].value, "{field}");
+    yard_config_free(cfg);
+    yard_test_rm_rf(dir);
+    free(dir);
+}
+
 static void test_bool_forms(void)
 {
     static const struct {
@@ -837,6 +863,7 @@ static CU_TestInfo tests[] = {
     {"missing directory", test_missing_dir},
     {"full valid configuration", test_full_valid},
     {"plugin defaults", test_plugin_defaults},
+    {"${state_dir} and ${conf_dir} in settings", test_settings_dirs},
     {"boolean spellings", test_bool_forms},
     {"each error kind at its file:line", test_error_kinds},
     {"line length limit", test_line_length_limit},
