@@ -1380,6 +1380,19 @@ static void *worker_main(void *arg)
         if (!w->head)
             w->tail = NULL;
         pthread_mutex_unlock(&w->mu);
+        /* A rebalance is taking these jobs' partitions: their next owner
+         * starts from the committed offset, so jobs not started yet are
+         * handed over rather than worked off while the group waits. */
+        if (atomic_load(&e->releasing)) {
+            size_t kept = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (atomic_load(&s[i].job->binding->releasing))
+                    finish_slot(w, &s[i], YARD_JOB_ABANDONED);
+                else
+                    s[kept++] = s[i];
+            }
+            n = kept;
+        }
         if (!n)
             continue;
 
