@@ -886,15 +886,22 @@ static bool snapshot(demo *d)
 
 /* ---- final states ------------------------------------------------------- */
 
-/* Final: cancelled by its customer and announced; or every service order
- * CLOSED and its provider payment announced, except an installation whose
- * TV said NO, CANCELLED; and a TV outcome told to the sales system. */
+/* Final: cancelled by its customer, announced, and every service order
+ * CANCELLED; or every service order CLOSED and its provider payment
+ * announced, except an installation whose TV said NO, CANCELLED; and a TV
+ * outcome told to the sales system. */
 static bool is_final(const sale *s)
 {
     if (s->failed[0])
         return false;
-    if (s->sc->cancel)
-        return strcmp(s->adapter_status, "CANCELLED") == 0 && s->cancel_seen;
+    if (s->sc->cancel) {
+        if (strcmp(s->adapter_status, "CANCELLED") != 0 || !s->cancel_seen)
+            return false;
+        for (size_t k = 0; k < s->n_orders; k++)
+            if (strcmp(s->orders[k].status, "CANCELLED") != 0)
+                return false;
+        return true;
+    }
     for (size_t k = 0; k < s->n_orders; k++) {
         const order *o = &s->orders[k];
         if (!o->is_tv && s->sc->tv == TV_NO) {

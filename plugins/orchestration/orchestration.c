@@ -18,6 +18,11 @@
  *   contracts.wcf.signed              accepted: -> CLOSED and
  *                                     projects.service_order.closed;
  *                                     contested: an operator task
+ *   integration.sales.order_cancelled the sales system cancelled: every
+ *                                     order of the project not yet started
+ *                                     -> CANCELLED (announced, and the
+ *                                     sales system told); one already
+ *                                     started gets an operator task
  *   assignments.date_negotiation.failed  an operator task
  *   contracts.contract.signed         recorded on the project (no order waits
  *                                     for it: the contract does not block)
@@ -52,11 +57,14 @@ static const char *const status_name[ST_COUNT] = {
     [ST_CANCELLED] = "CANCELLED",
 };
 
-/* What the sales system is told (fsm.order.status_updated's OrderStatus);
- * NULL: a status of ours it does not track. */
+/* What the sales system is told (fsm.order.status_updated's OrderStatus,
+ * CLOSED since its v2); NULL: a status of ours it does not track.  Its
+ * SCHEDULED has no status of ours: an order is scheduled when it is
+ * assigned, and the ASSIGNED update carries the scheduled_date. */
 static const char *const sales_status[ST_COUNT] = {
     [ST_ASSIGNED] = "ASSIGNED",       [ST_IN_PROGRESS] = "IN_PROGRESS",
-    [ST_COMPLETED] = "COMPLETED",     [ST_CANCELLED] = "CANCELLED",
+    [ST_COMPLETED] = "COMPLETED",     [ST_CLOSED] = "CLOSED",
+    [ST_CANCELLED] = "CANCELLED",
 };
 
 /* What happens to an order. */
@@ -68,6 +76,7 @@ typedef enum trigger {
     TR_DONE,          /* execution.checkout.completed, completed */
     TR_INCOMPLETE,    /* execution.checkout.completed, not completed */
     TR_WCF_ACCEPTED,  /* contracts.wcf.signed, accepted */
+    TR_SALES_CANCEL,  /* integration.sales.order_cancelled */
     TR_COUNT
 } trigger;
 
@@ -75,7 +84,7 @@ static const char *const trigger_name[TR_COUNT] = {
     [TR_TV_GO] = "TV outcome YES", [TR_TV_NO] = "TV outcome NO",
     [TR_ASSIGN] = "assignment",    [TR_CHECK_IN] = "check-in",
     [TR_DONE] = "check-out",       [TR_INCOMPLETE] = "incomplete check-out",
-    [TR_WCF_ACCEPTED] = "accepted WCF",
+    [TR_WCF_ACCEPTED] = "accepted WCF", [TR_SALES_CANCEL] = "sales cancellation",
 };
 
 /* The state machine: the only status changes there are.  Anything else is
@@ -92,6 +101,10 @@ static const struct {
     {ST_IN_PROGRESS, TR_DONE, ST_COMPLETED},
     {ST_IN_PROGRESS, TR_INCOMPLETE, ST_ASSIGNED}, /* the team comes back */
     {ST_COMPLETED, TR_WCF_ACCEPTED, ST_CLOSED},
+    /* The sales system may cancel until a team is on site. */
+    {ST_BLOCKED, TR_SALES_CANCEL, ST_CANCELLED},
+    {ST_READY, TR_SALES_CANCEL, ST_CANCELLED},
+    {ST_ASSIGNED, TR_SALES_CANCEL, ST_CANCELLED},
 };
 
 #define MAX_PRICES 32
@@ -253,6 +266,16 @@ static sy_result tell_sales_status(const dom_call *c, const orch *st,
                ? SY_RETRY : SY_OK;
 }
 
+/* Where `on` takes an order that is `from`: ST_COUNT when `machine` does
+ * not list the pair (an impossible transition). */
+static status next_status(status from, trigger on)
+{
+    for (size_t i = 0; i < SY_COUNT(machine); i++)
+        if (machine[i].from == from && machine[i].on == on)
+            return machine[i].to;
+    return ST_COUNT;
+}
+
 /* The one way a status changes: looked up in `machine`, recorded in the
  * history and announced as projects.service_order.status_changed (and to
  * the sales system when it tracks the new status). */
@@ -260,10 +283,7 @@ static sy_result transition(const dom_call *c, const orch *st, order *o,
                             trigger on, const char *changed_by,
                             const char *reason)
 {
-    status from = status_of(o->status), to = ST_COUNT;
-    for (size_t i = 0; i < SY_COUNT(machine); i++)
-        if (machine[i].from == from && machine[i].on == on)
-            to = machine[i].to;
+    status to = next_status(status_of(o->status), on);
     if (to == ST_COUNT)
         return dom_reject(c, "impossible transition: %s on service order %s,"
                              " which is %s", trigger_name[on], o->id, o->status);
@@ -490,6 +510,17 @@ static sy_result checkout(const dom_call *c, const orch *st, json_t *p)
     return r == SY_OK ? create_task(c, "INCOMPLETE_WORK", &o, "HIGH") : r;
 }
 
+/* projects.service_order.cancelled, once `o` is CANCELLED. */
+static sy_result announce_cancelled(const dom_call *c, const order *o,
+                                    const char *why)
+{
+    char key[DOM_KEY_LEN];
+    json_t *ev = json_pack("{s:s, s:s, s:s}", "service_order_id", o->id,
+                           "project_id", o->project_id, "reason", why);
+    return dom_emit(c, "projects.service_order.cancelled",
+                    dom_key(key, o->country, o->id), o->id, ev) ? SY_RETRY : SY_OK;
+}
+
 /* ---- the TV outcome ----------------------------------------------------- */
 
 /* fsm.tv.outcome_recorded: the sales system learns the outcome (and reprices
@@ -579,13 +610,9 @@ static sy_result tv_outcome(const dom_call *c, const orch *st, json_t *p)
     if (!yes && !yes_but) {
         /* Compensation: cancel, and tell the sales system to refund. */
         const char *why = "confirmation technical visit outcome NO";
-        if ((r = transition(c, st, &inst, TR_TV_NO, by, reason)) != SY_OK)
+        if ((r = transition(c, st, &inst, TR_TV_NO, by, reason)) != SY_OK ||
+            (r = announce_cancelled(c, &inst, why)) != SY_OK)
             return r;
-        json_t *ev = json_pack("{s:s, s:s, s:s}", "service_order_id", inst.id,
-                               "project_id", inst.project_id, "reason", why);
-        if (dom_emit(c, "projects.service_order.cancelled",
-                     dom_key(key, inst.country, inst.id), inst.id, ev))
-            return SY_RETRY;
         return tell_sales(c, st, &inst, outcome, NULL, why);
     }
     if ((r = transition(c, st, &inst, TR_TV_GO, by, reason)) != SY_OK)
@@ -632,6 +659,62 @@ static sy_result wcf_signed(const dom_call *c, const orch *st, json_t *p)
         "warranty_start_date", warranty);
     return dom_emit(c, "projects.service_order.closed",
                     dom_key(key, o.country, o.id), o.id, ev) ? SY_RETRY : SY_OK;
+}
+
+/* ---- the sales system cancels -------------------------------------------- */
+
+/* Every service order of the sales order, in id order: one not yet
+ * started (BLOCKED, READY_FOR_ASSIGNMENT, ASSIGNED) is CANCELLED through
+ * the machine, announced, and the sales system is told (the status update
+ * CANCELLED, as for a TV outcome NO).  For one already started
+ * (IN_PROGRESS, COMPLETED) the machine has no cancellation: it is left as
+ * it is and an operator task SALES_CANCELLED_AFTER_START says that a team
+ * was on site for an order the customer no longer wants.  One already
+ * CLOSED or CANCELLED is final and stays so.  The event itself is
+ * accepted: the cancellation is applied wherever the machine allows it.
+ * An unknown sales order, or one another sales system sent, is rejected
+ * (a cancellation that overtook its order_received can be replayed from
+ * the dead-letter queue). */
+static sy_result sales_cancelled(const dom_call *c, const orch *st, json_t *p)
+{
+    const char *sales_id = dom_id(p, "sales_order_id");
+    const char *source = dom_str(p, "source_system");
+    const char *reason = dom_str(p, "cancellation_reason");
+    if (!sales_id || !source)
+        return dom_reject(c, "sales cancellation without sales_order_id or"
+                             " source_system");
+    const char *why = reason ? reason : "cancelled by the sales system";
+    const char *q[] = {sales_id};
+    sy_rows *rows = NULL;
+    if (dom_sql(c, "SELECT so.service_order_id FROM orch_service_order so"
+                   " JOIN orch_project pr USING (project_id)"
+                   " WHERE pr.sales_order_id = $1 ORDER BY so.service_order_id",
+                1, q, &rows))
+        return SY_RETRY;
+    size_t n = c->p->api->rows_count(rows);
+    sy_result r = n ? SY_OK
+                    : dom_reject(c, "cancellation of unknown sales order %s", sales_id);
+    for (size_t i = 0; i < n && r == SY_OK; i++) {
+        order o;
+        r = must_load(c, c->p->api->rows_value(rows, i, 0), &o);
+        if (r != SY_OK)
+            break;
+        if (strcmp(source_of(st, &o), source) != 0) {
+            r = dom_reject(c, "cancellation of sales order %s by %s, which came"
+                              " from %s", sales_id, source, source_of(st, &o));
+            break;
+        }
+        status s = status_of(o.status);
+        if (next_status(s, TR_SALES_CANCEL) != ST_COUNT) {
+            r = transition(c, st, &o, TR_SALES_CANCEL, source, why);
+            if (r == SY_OK)
+                r = announce_cancelled(c, &o, why);
+        } else if (s == ST_IN_PROGRESS || s == ST_COMPLETED) {
+            r = create_task(c, "SALES_CANCELLED_AFTER_START", &o, "HIGH");
+        }
+    }
+    c->p->api->rows_free(rows);
+    return r;
 }
 
 static sy_result negotiation_failed(const dom_call *c, const orch *st, json_t *p)
@@ -696,6 +779,7 @@ HANDLER(tv_outcome)
 HANDLER(wcf_signed)
 HANDLER(negotiation_failed)
 HANDLER(contract_signed)
+HANDLER(sales_cancelled)
 
 static const char *setting(const orch *st, const char *key, const char *def)
 {
@@ -787,6 +871,7 @@ static const sy_subscription subs[] = {
     {"contracts.wcf.signed", on_wcf_signed},
     {"assignments.date_negotiation.failed", on_negotiation_failed},
     {"contracts.contract.signed", on_contract_signed},
+    {"integration.sales.order_cancelled", on_sales_cancelled},
 };
 
 SY_PLUGIN_DESCRIPTOR(.name = "orchestration", .version = "1.0.0",

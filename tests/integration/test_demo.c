@@ -162,6 +162,9 @@ static void test_demo_to_the_end(void)
     EXPECT_COUNT(out, "  READY_FOR_ASSIGNMENT > ASSIGNED > IN_PROGRESS > ASSIGNED >"
                       " IN_PROGRESS > COMPLETED > CLOSED\n", 1);
     EXPECT_COUNT(out, "      operator task: INCOMPLETE_WORK\n", 1);
+    /* The customer's cancellation cancels the repair nobody had started. */
+    EXPECT_COUNT(out, "  READY_FOR_ASSIGNMENT > CANCELLED\n", 1);
+    EXPECT_COUNT(out, "  service order left open: ", 0);
     EXPECT_COUNT(out, "  Pyxis updated the order: version 2\n", 1);
     EXPECT_COUNT(out, " other date(s) proposed, ACCEPTED for ", 1);
     EXPECT_COUNT(out, ": SIGNED\n", 6);

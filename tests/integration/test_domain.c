@@ -239,6 +239,11 @@ static long long wait_num(long long want, const char *fmt, ...)
     WAIT_EQ(1, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="  \
                " '%s' AND event_id = '%s'", (group), (id))
 
+/* `id` (sent to `group`) was handled: its transaction committed. */
+#define WAIT_HANDLED(group, id)                                                \
+    WAIT_EQ(1, "SELECT count(*) FROM yard_inbox WHERE consumer_group = '%s'"   \
+               " AND event_id = '%s'", (group), (id))
+
 typedef struct grep {
     const char *needle[3];
     long hits;
@@ -485,9 +490,13 @@ static void test_orch_tv_yes_to_closed(void)
     CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.status_changed",
                              "\"service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 7);
     /* The sales system follows: CREATED, ASSIGNED, IN_PROGRESS, ASSIGNED,
-     * IN_PROGRESS, COMPLETED. */
+     * IN_PROGRESS, COMPLETED, CLOSED. */
     CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
-                             "\"fsm_service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 6);
+                             "\"fsm_service_order_id\":\"SO-SALE-Y-1\"", NULL, NULL), 7);
+    CU_ASSERT_EQUAL(on_topic(last, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-Y-1\"",
+                             "\"status\":\"CLOSED\"", NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"external_order_id\":\"SALE-Y\""));
     CU_ASSERT_EQUAL(on_topic(last, "fsm.order.status_updated",
                              "\"fsm_service_order_id\":\"SO-SALE-Y-1\"",
                              "\"status\":\"ASSIGNED\"", "\"scheduled_date\":\"2026-01-10\""), 2);
@@ -537,6 +546,85 @@ static void test_orch_tv_no_compensates(void)
          "\"confirmed_time_start\":\"08:00\",\"confirmed_time_end\":\"12:00\"");
     WAIT_REJECTED("orchestration", id);
     WAIT_STATUS("SO-SALE-N-1", "CANCELLED");
+}
+
+static void sales_cancelled(char *id, const char *sale, const char *source)
+{
+    char key[128];
+    snprintf(key, sizeof key, "FR_%s", sale);
+    send_ev(id, "integration.sales.order_cancelled", key,
+            "\"sales_order_id\":\"%s\",\"country_code\":\"FR\","
+            "\"source_system\":\"%s\",\"cancellation_reason\":\"customer withdrew\"",
+            sale, source);
+}
+
+static void test_orch_sales_cancel(void)
+{
+    char id[64], last[4096];
+    /* Before any assignment: the TV and its blocked installation are
+     * cancelled, announced, and the sales system is told. */
+    sales_order("SALE-K", true);
+    WAIT_STATUS("SO-SALE-K-1", "BLOCKED");
+    WAIT_STATUS("SO-SALE-K-1-TV", "READY_FOR_ASSIGNMENT");
+    sales_cancelled(id, "SALE-K", "PYXIS");
+    WAIT_STATUS("SO-SALE-K-1", "CANCELLED");
+    WAIT_STATUS("SO-SALE-K-1-TV", "CANCELLED");
+    WAIT_EQ(2, "SELECT count(*) FROM orch_status_history WHERE service_order_id"
+               " LIKE 'SO-SALE-K-1%%' AND new_status = 'CANCELLED' AND"
+               " changed_by = 'PYXIS' AND reason = 'customer withdrew'"
+               " AND event_id = '%s'", id);
+    CU_ASSERT_EQUAL(on_topic(last, "projects.service_order.cancelled",
+                             "\"service_order_id\":\"SO-SALE-K-1\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"project_id\":\"PRJ-SALE-K\","
+                                        "\"reason\":\"customer withdrew\""));
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.cancelled",
+                             "\"service_order_id\":\"SO-SALE-K-1-TV\"", NULL, NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"external_order_id\":\"SALE-K\"",
+                             "\"status\":\"CANCELLED\"", NULL), 2);
+    WAIT_EQ(0, "SELECT count(*) FROM orch_task WHERE service_order_id LIKE 'SO-SALE-K-%%'");
+    /* Again (another event): everything is final already, nothing more. */
+    sales_cancelled(id, "SALE-K", "PYXIS");
+    WAIT_HANDLED("orchestration", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.cancelled",
+                             "\"service_order_id\":\"SO-SALE-K-1", NULL, NULL), 2);
+
+    /* After check-in: the TV's team is on site, so the machine has no
+     * cancellation for it: it stays IN_PROGRESS and an operator task says
+     * so; its blocked installation is cancelled. */
+    sales_order("SALE-L", true);
+    WAIT_STATUS("SO-SALE-L-1", "BLOCKED");
+    visit_tv("SALE-L");
+    sales_cancelled(id, "SALE-L", "PYXIS");
+    WAIT_STATUS("SO-SALE-L-1", "CANCELLED");
+    WAIT_EQ(1, "SELECT count(*) FROM orch_task WHERE service_order_id ="
+               " 'SO-SALE-L-1-TV' AND task_type = 'SALES_CANCELLED_AFTER_START'"
+               " AND event_id = '%s'", id);
+    WAIT_STATUS("SO-SALE-L-1-TV", "IN_PROGRESS");
+    CU_ASSERT_EQUAL(on_topic(last, "projects.task.created",
+                             "\"service_order_id\":\"SO-SALE-L-1-TV\"", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"task_type\":\"SALES_CANCELLED_AFTER_START\","));
+    CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"priority\":\"HIGH\""));
+    CU_ASSERT_EQUAL(on_topic(NULL, "projects.service_order.cancelled",
+                             "\"service_order_id\":\"SO-SALE-L-1-TV\"", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-L-1-TV\"",
+                             "\"status\":\"CANCELLED\"", NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-L-1\"",
+                             "\"status\":\"CANCELLED\"", NULL), 1);
+    WAIT_EQ(0, "SELECT count(*) FROM orch_status_history WHERE service_order_id ="
+               " 'SO-SALE-L-1-TV' AND new_status = 'CANCELLED'");
+
+    /* Unknown sales order; another system's cancellation of it. */
+    sales_cancelled(id, "SALE-NONE", "PYXIS");
+    WAIT_REJECTED("orchestration", id);
+    sales_order("SALE-J", false);
+    WAIT_STATUS("SO-SALE-J-1", "READY_FOR_ASSIGNMENT");
+    sales_cancelled(id, "SALE-J", "TEMPO");
+    WAIT_REJECTED("orchestration", id);
+    WAIT_STATUS("SO-SALE-J-1", "READY_FOR_ASSIGNMENT");
 }
 
 /* ---- assignment --------------------------------------------------------- */
@@ -876,6 +964,9 @@ static void test_saga_tv_yes(void)
             strcmp(tv_team, "T1") == 0 ? "P1" : "P2");
     CU_ASSERT_EQUAL(on_topic(last, "integration.erp.payment_ready",
                              "\"service_order_id\":\"SO-SALE-S-1\"", NULL, NULL), 1);
+    CU_ASSERT_EQUAL(on_topic(NULL, "fsm.order.status_updated",
+                             "\"fsm_service_order_id\":\"SO-SALE-S-1\"",
+                             "\"status\":\"CLOSED\"", NULL), 1);
     /* The whole path in the installation's history. */
     WAIT_EQ(1, "SELECT count(*) FROM (SELECT string_agg(new_status, '>' ORDER BY id) s"
                " FROM orch_status_history WHERE service_order_id = 'SO-SALE-S-1') x"
@@ -887,11 +978,6 @@ static void test_saga_tv_yes(void)
 }
 
 /* ---- the sales adapters (pyxis, tempo) ---------------------------------- */
-
-/* `id` (sent to `group`) was handled: its transaction committed. */
-#define WAIT_HANDLED(group, id)                                                \
-    WAIT_EQ(1, "SELECT count(*) FROM yard_inbox WHERE consumer_group = '%s'"   \
-               " AND event_id = '%s'", (group), (id))
 
 /* raw_payload of an integration.sales.order.failed: the consumed payload,
  * so that a retry can send it again. */
@@ -1115,6 +1201,14 @@ static void test_pyxis_update_cancel(void)
                                         "\"country_code\":\"FR\",\"source_system\":"
                                         "\"PYXIS\",\"cancellation_reason\":"
                                         "\"customer withdrew\"}"));
+    /* and orchestration cancels its service orders, none started, and
+     * Pyxis hears of each. */
+    WAIT_STATUS("SO-PYX-U-1", "CANCELLED");
+    WAIT_STATUS("SO-PYX-U-1-TV", "CANCELLED");
+    WAIT_STATUS("SO-PYX-U-2", "CANCELLED");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.pyxis.outbound",
+                             "\"pyxis_order_id\":\"PYX-U\"", "\"status\":\"CANCELLED\"",
+                             NULL), 3);
     pyx_cancelled(id, "PYX-U", RAW("c1")); /* resent */
     WAIT_HANDLED("pyxis", id);
     pyx_cancelled(id, "PYX-U", RAW("c2"));
@@ -1228,6 +1322,10 @@ static void test_tempo_request(void)
                              "\"sales_order_id\":\"TMP-1\"", NULL, NULL), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"source_system\":\"TEMPO\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(last, "\"cancellation_reason\":null"));
+    WAIT_STATUS("SO-TMP-1-1", "CANCELLED");
+    CU_ASSERT_EQUAL(on_topic(NULL, "integration.tempo.outbound",
+                             "\"tempo_request_id\":\"TMP-1\"", "\"status\":\"CANCELLED\"",
+                             NULL), 1);
     tmp_updated(id, "TMP-1", "\"REPAIR\"", RAW("t6"));
     expect_failed("tempo", id, "TMP-1", "ORDER_CANCELLED");
     WAIT_EQ(1, "SELECT count(*) FROM orch_project WHERE sales_order_id = 'TMP-1'");
@@ -1382,6 +1480,8 @@ int main(void)
          test_orch_tv_yes_but},
         {"orchestration: TV NO cancels and tells the sales system",
          test_orch_tv_no_compensates},
+        {"orchestration: a sales cancellation cancels what has not started",
+         test_orch_sales_cancel},
         {"assignment: offer by the rule, confirmation, answered once",
          test_asg_offer_and_confirm},
         {"assignment: date negotiation fails after 3 rounds", test_asg_negotiation_fails},
