@@ -252,16 +252,17 @@ static int api_emit(sy_ctx *ctx, const sy_emit *ev, char *err, size_t errlen)
     const char *topic = ev->topic ? ev->topic : yard_topic_for_type(b->cfg, ev->type);
 
     emitted *e = calloc(1, sizeof *e);
-    json_t *h = yard_envelope_headers(id, ev->type, b->source, key,
-                                      sch ? version : NULL, &job->env);
+    char *h = yard_envelope_headers_text(id, ev->type, b->source, key,
+                                         sch ? version : NULL, &job->env);
     if (e && h) {
         e->topic = strdup(topic);
         e->key = key ? strdup(key) : NULL;
         e->id = strdup(id);
-        e->headers = json_dumps(h, JSON_COMPACT);
+        e->headers = h; /* e's from here */
+        h = NULL;
         e->payload = malloc(len + 1);
     }
-    json_decref(h);
+    free(h);
     json_decref(doc); /* id and key were copied above */
     if (!e || !e->topic || (key && !e->key) || !e->id || !e->headers ||
         !e->payload) {

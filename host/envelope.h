@@ -130,6 +130,15 @@ json_t *yard_envelope_headers(const char *id, const char *type,
                               const char *schema_version,
                               const yard_envelope *cause);
 
+/* The same headers as compact JSON text, written directly (the engine's
+ * emit path: building and dumping the tree cost ~90k instructions per
+ * event).  malloc'd, owned by the caller; NULL on allocation failure or
+ * when a value is not valid UTF-8 (as yard_envelope_headers). */
+char *yard_envelope_headers_text(const char *id, const char *type,
+                                 const char *source, const char *key,
+                                 const char *schema_version,
+                                 const yard_envelope *cause);
+
 /* The dialect names, NULL-terminated; the first is the canonical one. */
 const char *const *yard_envelope_dialects(void);
 

@@ -492,6 +492,92 @@ static const char *pair(json_t *h, const char *name)
     return NULL;
 }
 
+/* The text form holds the tree form's pairs in its order; ce_time and
+ * the traceparent's span (and its trace without a parent one) are made
+ * afresh by each call. */
+static void same_headers(const char *text, json_t *tree, bool same_trace)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tree);
+    json_error_t e;
+    json_t *t = json_loads(text, 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(json_array_size(t), json_array_size(tree));
+    for (size_t i = 0; i < json_array_size(t) && i < json_array_size(tree); i++) {
+        json_t *a = json_array_get(t, i), *b = json_array_get(tree, i);
+        const char *name = json_string_value(json_array_get(a, 0));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+        CU_ASSERT_STRING_EQUAL(name, json_string_value(json_array_get(b, 0)));
+        const char *va = json_string_value(json_array_get(a, 1));
+        const char *vb = json_string_value(json_array_get(b, 1));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(va);
+        if (strcmp(name, "traceparent") == 0) {
+            CU_ASSERT_EQUAL(strlen(va), 55);
+            CU_ASSERT_EQUAL(strncmp(va, vb, same_trace ? 36 : 3), 0);
+        } else if (strcmp(name, "ce_time") != 0) {
+            CU_ASSERT_STRING_EQUAL(va, vb);
+        }
+    }
+    json_decref(t);
+}
+
+static void test_emit_headers_text(void)
+{
+    msg m;
+    msg_init(&m, "projects.service_order.created", "FR_so-9", samples[0].value,
+             samples[0].hdrs);
+    yard_envelope cause, c2;
+    yard_decode_error why;
+    CU_ASSERT_EQUAL_FATAL(yard_envelope_decode(&m.w, MAX_BYTES, &cause, &why), 0);
+    /* Quotes, backslashes, control bytes and UTF-8 in values. */
+    const char *odd = "a\"b\\c\n\t\x01\x1f/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    const char *ids[] = {"new-1", odd};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = yard_envelope_headers_text(ids[i], "assignments.offer.created",
+                                                "/switchyard/assign", ids[i], "1",
+                                                &cause);
+        json_t *tree = yard_envelope_headers(ids[i], "assignments.offer.created",
+                                             "/switchyard/assign", ids[i], "1",
+                                             &cause);
+        same_headers(text, tree, true);
+        free(text);
+        json_decref(tree);
+    }
+    msg_init(&m, "x", NULL, samples[4].value, NULL);
+    CU_ASSERT_EQUAL_FATAL(yard_envelope_decode(&m.w, MAX_BYTES, &c2, &why), 0);
+    const yard_envelope *causes[] = {&c2, NULL};
+    for (size_t i = 0; i < 2; i++) {
+        char *text = yard_envelope_headers_text("n", "t", "/s", NULL, NULL, causes[i]);
+        json_t *tree = yard_envelope_headers("n", "t", "/s", NULL, NULL, causes[i]);
+        same_headers(text, tree, false);
+        free(text);
+        json_decref(tree);
+    }
+    /* Not UTF-8 (a lone continuation byte, an overlong form, a surrogate):
+     * refused by both forms. */
+    const char *bad[] = {"k\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_PTR_NULL(yard_envelope_headers_text("n", "t", "/s", bad[i], NULL, NULL));
+        CU_ASSERT_PTR_NULL(yard_envelope_headers("n", "t", "/s", bad[i], NULL, NULL));
+    }
+    yard_envelope_clear(&c2);
+    yard_envelope_clear(&cause);
+}
+
+/* Random (version 4) ids, all different. */
+static void test_uuid_v4(void)
+{
+    char seen[64][37];
+    for (int i = 0; i < 64; i++) {
+        yard_uuid(seen[i]);
+        CU_ASSERT_EQUAL(strlen(seen[i]), 36);
+        CU_ASSERT_EQUAL(seen[i][14], '4');
+        CU_ASSERT_PTR_NOT_NULL(strchr("89ab", seen[i][19]));
+        for (int j = 0; j < i; j++)
+            CU_ASSERT_NOT_EQUAL(strcmp(seen[i], seen[j]), 0);
+    }
+}
+
 static void test_emit_headers_propagate(void)
 {
     msg m;
@@ -552,6 +638,8 @@ int main(void)
         {"id-payload version suffix, key and trace", test_id_payload_details},
         {"ambiguous and inconsistent envelopes refused", test_refusals},
         {"emitted headers inherit from the cause", test_emit_headers_propagate},
+        {"emitted headers as text: the tree's pairs, escaped", test_emit_headers_text},
+        {"event ids are random version 4 UUIDs", test_uuid_v4},
         CU_TEST_INFO_NULL,
     };
     return yard_test_main("envelope", NULL, NULL, tests);
