@@ -570,12 +570,14 @@ static void host_start_opts(host_run *h, const char *dbname, const char *in,
     const char *plugin_dir = o->plugin_dir ? o->plugin_dir : YARD_BENCH_PLUGIN_DIR;
     char conf[2048];
     snprintf(conf, sizeof conf,
-             "[host]\nworkers = 4\nbatch_size = 256\nplugin_dir = %s\n%s\n"
+             "[host]\nworkers = 4\nbatch_size = 256\nplugin_dir = %s\n"
+             "state_dir = %s\n%s\n"
              "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
              "fetch.wait.max.ms = 10\n\n"
              "[postgres]\ndsn = %s dbname=%s\n\n"
              "[topics]\nbench.input = %s\nbench.done = %s\n",
-             plugin_dir, o->domain ? "schema_dir = " YARD_SOURCE_DIR "/schemas\n" : "",
+             plugin_dir, h->dir,
+             o->domain ? "schema_dir = " YARD_SOURCE_DIR "/schemas\n" : "",
              brokers, yard_pgtmp_dsn(pg), dbname, in, out);
     write_file(h->dir, "host.ini", conf);
     if (o->domain) {
@@ -594,7 +596,7 @@ static void host_start_opts(host_run *h, const char *dbname, const char *in,
         snprintf(log, sizeof log, "%s/host.log", h->dir);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
-        /* Relative paths in conf.d (the notifications spool) land here. */
+        /* Relative paths in conf.d land here, as ${state_dir} does. */
         char build[600];
         snprintf(build, sizeof build, "%s/build", h->dir);
         if (mkdir(build, 0755) != 0 || chdir(h->dir) != 0)
