@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,20 @@ long long th_wait_num(PGconn *c, const char *sql, long long want,
             break;
         usleep(100000);
     }
+    return v;
+}
+
+long long th_wait_sqlf(PGconn *c, long long want, long long timeout_ms,
+                       const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    long long v = th_wait_num(c, sql, want, timeout_ms);
+    if (v != want)
+        printf("\n  %s: %lld, want %lld\n", sql, v, want);
     return v;
 }
 

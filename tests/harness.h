@@ -66,6 +66,11 @@ const char *th_header(const rd_kafka_message_t *m, const char *name, char *buf,
  * last value. */
 long long th_wait_num(PGconn *c, const char *sql, long long want,
                       long long timeout_ms);
+/* th_wait_num() on a printf-formatted query (at most 2047 bytes); when
+ * the wait ends on another value, prints the query, the value and `want`
+ * (the tests' WAIT_EQ macros assert on the result). */
+long long th_wait_sqlf(PGconn *c, long long want, long long timeout_ms,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- the counter test plugin (tests/plugins/counter.c) -----------------
  * Event i of run R: id "R-evt-%06d", type and topic "R.input", key

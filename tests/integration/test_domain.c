@@ -207,18 +207,7 @@ static void send_ev(char *id_out, const char *type, const char *key,
 }
 
 /* Wait until the formatted query returns `want`; returns what it returned. */
-static long long wait_num(long long want, const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    long long v = th_wait_num(db, sql, want, WAIT_MS);
-    if (v != want)
-        printf("\n  %s: %lld, want %lld\n", sql, v, want);
-    return v;
-}
+#define wait_num(want, ...) th_wait_sqlf(db, (want), WAIT_MS, __VA_ARGS__)
 
 #define WAIT_EQ(want, ...) CU_ASSERT_EQUAL(wait_num((want), __VA_ARGS__), (want))
 

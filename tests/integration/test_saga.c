@@ -376,22 +376,8 @@ static void esign(const char *type, const char *doc)
 
 /* ---- waiting ------------------------------------------------------------ */
 
-static long long wait_num(long long want, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static long long wait_num(long long want, const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    long long v = th_wait_num(db, sql, want, WAIT_MS);
-    if (v != want)
-        printf("\n  %s: %lld, want %lld\n", sql, v, want);
-    return v;
-}
-
-#define WAIT_EQ(want, ...) CU_ASSERT_EQUAL(wait_num((want), __VA_ARGS__), (want))
+#define WAIT_EQ(want, ...)                                                     \
+    CU_ASSERT_EQUAL(th_wait_sqlf(db, (want), WAIT_MS, __VA_ARGS__), (want))
 
 #define WAIT_ORDER(so, st)                                                     \
     WAIT_EQ(1, "SELECT count(*) FROM orch_service_order WHERE"                 \
