@@ -304,7 +304,7 @@ static void tempo_requested(const char *sale, const char *service)
 /* The provider accepts the open offer of `so`. */
 static void accept_offer(const char *so)
 {
-    char offer[96];
+    char offer[128];
     snprintf(offer, sizeof offer, "OFR-%s-1", so);
     input("assignments.offer.responded", offer,
           json_pack("{s:s, s:s, s:n}", "offer_id", offer, "response", "ACCEPTED",
