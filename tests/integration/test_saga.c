@@ -9,9 +9,12 @@
  * The outside world enters only as Pyxis and Tempo events and the inputs
  * of providers, technicians and customers (offer responses,
  * mobile.*.submitted, e-signatures).  Every input is produced twice under
- * the same event id: every other one right after itself, the others after
- * the next input (a late redelivery, once the first copy's effects are
- * committed).  The test then asserts that nothing happened twice: the
+ * the same event id: every fifth one at the very end, once every order has
+ * reached its final state; of the others, every other one right after
+ * itself and the rest after the next input (a late redelivery, once the
+ * first copy's effects are committed).  Before the final checks, every
+ * plugin's consumer group has committed the end of its input topics: it
+ * has read every second copy.  The test then asserts that nothing happened twice: the
  * exact, ordered sequence of events per order and key on every output
  * topic, the final rows of every plugin, the ERP payments, what went back
  * to Pyxis and Tempo, one inbox row per input, and no dead letter.
@@ -75,6 +78,20 @@ static const char *const outputs[] = {
     "integration.tempo.outbound",
 };
 #define N_OUTPUTS (sizeof outputs / sizeof *outputs)
+
+/* The topics the saga's inputs go to, and the plugin that reads each. */
+static const struct {
+    const char *topic, *group;
+} input_topics[] = {
+    {"sales.pyxis.order.created", "pyxis"},
+    {"sales.tempo.service.requested", "tempo"},
+    {"assignments.offer.responded", "assignment"},
+    {"mobile.checkin.submitted", "execution"},
+    {"mobile.checkout.submitted", "execution"},
+    {"mobile.tv_outcome.submitted", "execution"},
+    {"integration.esign.contract_signed", "contracts"},
+};
+#define N_INPUT_TOPICS (sizeof input_topics / sizeof *input_topics)
 
 /* Inputs, the notifications' output and every plugin's DLQ. */
 static const char *const other_topics[] = {
@@ -210,11 +227,17 @@ static int suite_clean(void)
 /* ---- inputs, each delivered twice --------------------------------------- */
 
 static int inputs, copies;
-/* An input whose second copy waits for the next input (or drain()). */
-static struct {
+
+/* An input's second copy, waiting. */
+typedef struct copy {
     char type[96], key[128], id[32];
-    char *payload;
-} late;
+    char *payload; /* owned; NULL: none */
+} copy;
+
+/* The second copy that waits for the next input (or drain()), and those
+ * that wait for the very end (drain_end()). */
+static copy late, at_end[32];
+static size_t n_at_end;
 
 static void produce(const char *type, const char *key, const char *id,
                     const char *payload)
@@ -223,15 +246,37 @@ static void produce(const char *type, const char *key, const char *id,
     copies++;
 }
 
+static void send_copy(copy *c)
+{
+    if (!c->payload)
+        return;
+    produce(c->type, c->key, c->id, c->payload);
+    free(c->payload);
+    c->payload = NULL;
+    CU_ASSERT_TRUE(th_flush(producer));
+}
+
+static void keep_copy(copy *c, const char *type, const char *key,
+                      const char *id, char *payload)
+{
+    snprintf(c->type, sizeof c->type, "%s", type);
+    snprintf(c->key, sizeof c->key, "%s", key);
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->payload = payload;
+}
+
 /* The late second copy, if one waits. */
 static void drain(void)
 {
-    if (!late.payload)
-        return;
-    produce(late.type, late.key, late.id, late.payload);
-    free(late.payload);
-    late.payload = NULL;
-    CU_ASSERT_TRUE(th_flush(producer));
+    send_copy(&late);
+}
+
+/* The second copies kept for the end, once every order is final. */
+static void drain_end(void)
+{
+    for (size_t i = 0; i < n_at_end; i++)
+        send_copy(&at_end[i]);
+    n_at_end = 0;
 }
 
 /* Send `type` on its topic under `key`: event_id and event_timestamp, then
@@ -249,14 +294,13 @@ static void input(const char *type, const char *key, json_t *m)
     CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
     produce(type, key, id, payload);
     drain(); /* the previous input's copy, after this one's first */
-    if (inputs % 2) {
+    if (inputs % 5 == 0 && n_at_end < sizeof at_end / sizeof *at_end) {
+        keep_copy(&at_end[n_at_end++], type, key, id, payload);
+    } else if (inputs % 2) {
         produce(type, key, id, payload);
         free(payload);
     } else {
-        snprintf(late.type, sizeof late.type, "%s", type);
-        snprintf(late.key, sizeof late.key, "%s", key);
-        snprintf(late.id, sizeof late.id, "%s", id);
-        late.payload = payload;
+        keep_copy(&late, type, key, id, payload);
     }
     CU_ASSERT_TRUE(th_flush(producer));
 }
@@ -725,9 +769,51 @@ static void test_tempo_no_tv(void)
 
 /* Everything settled: the last late copy sent and handled, the outbox
  * published, every notification written. */
+/* True once consumer group `group` has committed the end of `topic`
+ * (partition 0): it has read every message there, the second copies
+ * included (handled, or skipped by its inbox).  The host auto-commits what
+ * it has settled every few seconds. */
+static bool consumed(const char *group, const char *topic)
+{
+    char e[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", th_broker_bootstrap(broker), e,
+                      sizeof e);
+    rd_kafka_conf_set(conf, "group.id", group, e, sizeof e);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e);
+    /* Never subscribes: asks the group's committed offset, joins nothing. */
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!c) {
+        printf("\n  consumer: %s\n", e);
+        return false;
+    }
+    long long end = yard_test_now_ms() + WAIT_MS;
+    int64_t lo = -1, hi = -1, at = -1;
+    while (yard_test_now_ms() < end) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, 0);
+        if (rd_kafka_query_watermark_offsets(c, topic, 0, &lo, &hi, 5000) == 0 &&
+            rd_kafka_committed(c, l, 5000) == 0)
+            at = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (at == hi && hi > 0)
+            break;
+        usleep(250 * 1000);
+    }
+    rd_kafka_destroy(c);
+    if (at != hi || hi <= 0)
+        printf("\n  %s on %s: committed %lld of %lld\n", group, topic, (long long)at,
+               (long long)hi);
+    return at == hi && hi > 0;
+}
+
 static void settle(void)
 {
     drain();
+    drain_end();
+    /* Every input topic, read to its end by the plugin that reads it. */
+    for (size_t i = 0; i < N_INPUT_TOPICS; i++)
+        CU_ASSERT_TRUE(consumed(input_topics[i].group, input_topics[i].topic));
     WAIT_EQ(inputs, "SELECT count(*) FROM yard_inbox WHERE event_id LIKE 'saga-in-%%'");
     WAIT_EQ(0, "SELECT count(*) FROM yard_outbox");
     /* notifications reads what the others emitted at its own pace.
@@ -855,15 +941,11 @@ static void test_final_state(void)
                                    1, count_msg, &sent), notes);
     CU_ASSERT_EQUAL(sent, notes);
     /* And the inputs are there twice each. */
-    static const char *const in[] = {
-        "sales.pyxis.order.created", "sales.tempo.service.requested",
-        "assignments.offer.responded", "mobile.checkin.submitted",
-        "mobile.checkout.submitted", "mobile.tv_outcome.submitted",
-        "integration.esign.contract_signed"};
     long on_inputs = 0;
-    for (size_t i = 0; i < sizeof in / sizeof *in; i++)
-        CU_ASSERT_TRUE(th_consume_all(th_broker_bootstrap(broker), in[i], 1,
-                                      count_msg, &on_inputs) >= 0);
+    for (size_t i = 0; i < N_INPUT_TOPICS; i++)
+        CU_ASSERT_TRUE(th_consume_all(th_broker_bootstrap(broker),
+                                      input_topics[i].topic, 1, count_msg,
+                                      &on_inputs) >= 0);
     CU_ASSERT_EQUAL(on_inputs, 2 * inputs);
     printf("\n  %d inputs, %ld messages on the input topics; %lld notifications\n",
            inputs, on_inputs, notes);
