@@ -1062,8 +1062,15 @@ static void bench_lat(int rate_per_s, int run, int reloads)
                  lat[got / 2] * 1000, lat[got * 99 / 100] * 1000,
                  lat[got * 999 / 1000] * 1000,
                  missing ? " (some outputs not seen: see log)" : "");
-        h3_p99[run] = lat[got * 99 / 100] * 1000;
-        h3_rate[run] = rate_per_s;
+        if (run < 8) {
+            h3_p99[run] = lat[got * 99 / 100] * 1000;
+            h3_rate[run] = rate_per_s;
+        }
+        /* H4's gaps without reloads, to set them against. */
+        double from = t0 + LAT_WARMUP_SECONDS, to = t0 + LAT_WARMUP_SECONDS + seconds;
+        fprintf(stderr, "bench: %s: longest gap %.0f ms between commits, %.0f ms"
+                        " between publishes (no reloads)\n",
+                tag, longest_gap(commit_at, n, from, to), longest_gap(pub_at, n, from, to));
     } else {
         /* Around the reloads: from the first SIGHUP to 1 s after the last. */
         if (!reloaded)
