@@ -1262,7 +1262,8 @@ static void bench_h6(void)
     snprintf(r->extra, sizeof r->extra,
              "%.0fk Ir/event in all, start-up included, statistics callbacks"
              " (%.0fk) not; of which engine workers %.0fk (the handler path:"
-             " batch, handler, emit, SQL), consumer %.0fk, relay %.0fk",
+             " batch, handler, emit, SQL), consumer %.0fk, relay %.0fk (these two"
+             " with the statistics callbacks they run)",
              (total - stats) / H6_EVENTS / 1000, stats / H6_EVENTS / 1000,
              worker / H6_EVENTS / 1000, consumer / H6_EVENTS / 1000,
              relay / H6_EVENTS / 1000);
