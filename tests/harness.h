@@ -107,4 +107,12 @@ int th_http_raw(int port, const char *req, size_t reqlen, char **body);
 /* GET path; like th_http_raw. */
 int th_http_get(int port, const char *path, char **body);
 
+/* ---- processes and topics ------------------------------------------------ */
+
+/* Does any process have `needle` in its command line (/proc)? */
+bool th_process_running(const char *needle);
+/* Partitions of `topic` on the cluster, from all-topics metadata (naming
+ * the topic would make the mock create it); 0 when absent, -1 on error. */
+int th_topic_partitions(const char *bootstrap, const char *topic);
+
 #endif

@@ -9,7 +9,6 @@
  * port and its state directory in that directory, so that it does not meet
  * another host on this machine.
  */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,31 +24,6 @@
  * stuck before the test gives up on it. */
 #define DEMO_TIMEOUT_S "240"
 #define WAIT_MS 300000
-
-/* Does any process have `needle` in its command line? */
-static bool process_running(const char *needle)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    bool found = false;
-    while (d && !found && (e = readdir(d))) {
-        char path[300], cmd[4096];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < n; i++)
-            if (cmd[i] == '\0')
-                cmd[i] = ' ';
-        cmd[n] = '\0';
-        found = strstr(cmd, needle) != NULL;
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
 
 static char *read_file(const char *path)
 {
@@ -174,7 +148,7 @@ static void test_demo_to_the_end(void)
     struct stat st;
     if (pgdir[0]) {
         CU_ASSERT_NOT_EQUAL(stat(pgdir, &st), 0);
-        CU_ASSERT_FALSE(process_running(pgdir));
+        CU_ASSERT_FALSE(th_process_running(pgdir));
     }
     if (!getenv("YARD_TEST_KEEP"))
         yard_test_rm_rf(dir);

@@ -4,7 +4,6 @@
  * produced from outside is handled by a real plugin, and Ctrl-C (SIGINT)
  * stops everything and leaves nothing behind.
  */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,54 +14,6 @@
 
 #include "harness.h"
 #include "testutil.h"
-
-/* Does any process have `needle` in its command line? */
-static bool process_running(const char *needle)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    bool found = false;
-    while (d && !found && (e = readdir(d))) {
-        char path[300], cmd[4096];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < n; i++)
-            if (cmd[i] == '\0')
-                cmd[i] = ' ';
-        cmd[n] = '\0';
-        found = strstr(cmd, needle) != NULL;
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
-/* Partitions of `topic` on the cluster, from all-topics metadata (naming
- * the topic would make the mock create it); 0 when absent, -1 on error. */
-static int partitions_of(const char *bootstrap, const char *topic)
-{
-    char e[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, e, sizeof e);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
-    if (!rk)
-        return -1;
-    const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) == 0) {
-        n = 0;
-        for (int i = 0; i < md->topic_cnt; i++)
-            if (strcmp(md->topics[i].topic, topic) == 0)
-                n = md->topics[i].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_destroy(rk);
-    return n;
-}
 
 static bool file_has(const char *path, const char *what)
 {
@@ -146,7 +97,7 @@ static void test_dev_runs_and_stops_clean(void)
     }
     CU_ASSERT_EQUAL(effects, 1);
     PQfinish(db);
-    CU_ASSERT_EQUAL(partitions_of(brokers, "dev.input"), 3);
+    CU_ASSERT_EQUAL(th_topic_partitions(brokers, "dev.input"), 3);
     char log[1100];
     snprintf(log, sizeof log, "%s/dev.log", dir);
     CU_ASSERT_TRUE(file_has(log, "msg=\"topics checked\" configured=1 "
@@ -160,7 +111,7 @@ static void test_dev_runs_and_stops_clean(void)
     fclose(f);
     /* Nothing left: no server, no data directory. */
     CU_ASSERT_NOT_EQUAL(stat(pgdir, &st), 0);
-    CU_ASSERT_FALSE(process_running(pgdir));
+    CU_ASSERT_FALSE(th_process_running(pgdir));
     if (!getenv("YARD_TEST_KEEP"))
         yard_test_rm_rf(dir);
     free(dir);

@@ -53,29 +53,6 @@ static const yard_topic_mismatch *mismatch(const yard_topic_result *t,
     return NULL;
 }
 
-/* Does the cluster list `topic`?  All-topics metadata: asking for the
- * topic by name would make the mock create it. */
-static int cluster_has(const char *bootstrap, const char *topic)
-{
-    char e[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, e, sizeof e);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
-    if (!rk)
-        return -1;
-    const struct rd_kafka_metadata *md = NULL;
-    int found = -1;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) == 0) {
-        found = 0;
-        for (int i = 0; i < md->topic_cnt; i++)
-            if (strcmp(md->topics[i].topic, topic) == 0)
-                found = md->topics[i].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_destroy(rk);
-    return found;
-}
-
 static yard_config *load(const char *dir)
 {
     yard_config *cfg = NULL;
@@ -128,7 +105,7 @@ static void test_backend_against_mock(void)
     CU_ASSERT_STRING_EQUAL(m->configured, "6");
     CU_ASSERT_STRING_EQUAL(m->actual, "3");
     CU_ASSERT_EQUAL(t->n_mismatch, 1);
-    CU_ASSERT_EQUAL(cluster_has(th_broker_bootstrap(b), "orders"), 3);
+    CU_ASSERT_EQUAL(th_topic_partitions(th_broker_bootstrap(b), "orders"), 3);
 
     /* audit: partitions match; the mock replicates on every broker. */
     t = result(r, "audit");
@@ -150,7 +127,7 @@ static void test_backend_against_mock(void)
     printf("\n  fresh: %s", t->reason);
     CU_ASSERT_PTR_NOT_NULL(strstr(t->reason, "names no controller"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t->reason, "CreateTopics"));
-    CU_ASSERT_EQUAL(cluster_has(th_broker_bootstrap(b), "fresh"), 0);
+    CU_ASSERT_EQUAL(th_topic_partitions(th_broker_bootstrap(b), "fresh"), 0);
     char why[1024];
     CU_ASSERT_FALSE(yard_topics_ready(r, why, sizeof why));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "fresh"));
@@ -347,8 +324,8 @@ static void test_host_reports(void)
         body && strstr(body, "switchyard_topic_missing{topic=\"fresh\"} 1\n"));
     free(body);
     /* Left as it was: still 3 partitions, and no "fresh". */
-    CU_ASSERT_EQUAL(cluster_has(th_broker_bootstrap(b), "orders"), 3);
-    CU_ASSERT_EQUAL(cluster_has(th_broker_bootstrap(b), "fresh"), 0);
+    CU_ASSERT_EQUAL(th_topic_partitions(th_broker_bootstrap(b), "orders"), 3);
+    CU_ASSERT_EQUAL(th_topic_partitions(th_broker_bootstrap(b), "fresh"), 0);
 
     kill(pid, SIGTERM);
     st = th_host_wait(pid, 30000);
