@@ -601,20 +601,29 @@ out:
     return rc;
 }
 
-static int inbox_forget(yard_worker *w, slot *s, char *err, size_t errlen)
+/* DELETE FROM `table` the row of (group, event id): the statement's error
+ * class, 0 when it ran. */
+static int forget_row(yard_worker *w, const char *table, const char *group,
+                      const char *id, char *err, size_t errlen)
 {
-    char idbuf[128];
-    const char *p[2] = {s->job->binding->conf->group,
-                        inbox_id(s->job, idbuf, sizeof idbuf)};
-    PGresult *r = PQexecParams(w->conn,
-                               "DELETE FROM yard_inbox WHERE consumer_group = $1"
-                               " AND event_id = $2",
-                               2, NULL, p, NULL, NULL, 0);
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM %s WHERE consumer_group = $1 AND event_id = $2",
+             table);
+    const char *p[2] = {group, id};
+    PGresult *r = PQexecParams(w->conn, sql, 2, NULL, p, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK
                  ? 0
                  : yard_db_classify(w->conn, r, err, errlen);
     PQclear(r);
     return rc;
+}
+
+static int inbox_forget(yard_worker *w, slot *s, char *err, size_t errlen)
+{
+    char idbuf[128];
+    return forget_row(w, "yard_inbox", s->job->binding->conf->group,
+                      inbox_id(s->job, idbuf, sizeof idbuf), err, errlen);
 }
 
 /* JSON array of the original message's headers.  A value that is not
@@ -932,15 +941,8 @@ static int crash_forget(yard_worker *w, slot *s, size_t n, char *err,
     for (size_t i = 0; i < n; i++) {
         if (!s[i].crashes || (s[i].out != OUT_OK && s[i].out != OUT_DLQ))
             continue;
-        const char *p[2] = {s[i].job->binding->conf->group, s[i].job->env.ev.id};
-        PGresult *r = PQexecParams(w->conn,
-                                   "DELETE FROM yard_crash_record WHERE"
-                                   " consumer_group = $1 AND event_id = $2",
-                                   2, NULL, p, NULL, NULL, 0);
-        int rc = PQresultStatus(r) == PGRES_COMMAND_OK
-                     ? 0
-                     : yard_db_classify(w->conn, r, err, errlen);
-        PQclear(r);
+        int rc = forget_row(w, "yard_crash_record", s[i].job->binding->conf->group,
+                            s[i].job->env.ev.id, err, errlen);
         if (rc)
             return rc;
     }
