@@ -241,7 +241,8 @@ static const yard_conf_key host_keys[] = {
      .min = 1, .max = 86400000, .offset = CFG(handler_hard_limit_ms),
      .help = "while a handler call runs longer, /healthz fails and the "
              "systemd watchdog is not fed, so the supervisor restarts the "
-             "host"},
+             "host; a worker's session idle in a transaction 30 s longer "
+             "is ended by PostgreSQL (a frozen host releases its locks)"},
     {.name = "max_crashes", .type = YARD_CONF_UINT, .def = "3", .min = 1,
      .max = 1000, .offset = CFG(max_crashes),
      .help = "an event that was inside a handler in this many consecutive "

@@ -23,6 +23,10 @@
  * (and every key queued behind it) and its transaction open. */
 #define DEFAULT_DEADLINE_MS 5000
 #define DEFAULT_MAX_CRASHES 3
+#define DEFAULT_HARD_LIMIT_MS 60000
+/* Beyond the handler hard limit, after which the host is being restarted
+ * anyway (see worker_connect). */
+#define IDLE_TX_MARGIN_MS 30000
 #define RECONNECT_MAX_MS 5000
 #define OUTBOX_ROWS_PER_INSERT 500 /* 5 params a row, well under 65535 */
 #define ERRLEN 512
@@ -94,6 +98,7 @@ struct yard_engine {
     uint32_t batch_size;
     uint32_t deadline_ms;
     uint32_t max_crashes;
+    uint64_t idle_tx_timeout_ms;
     yard_crashrec *crash;
     char *dsn;
     atomic_bool stopping; /* no more submissions; drain queues */
@@ -1140,6 +1145,25 @@ static unsigned backoff_ms(const yard_retry_policy *p, uint32_t attempt)
     return (unsigned)(d / 2 + (uint64_t)rand() % (d / 2 + 1));
 }
 
+/* A worker's session.  A host that freezes (SIGSTOP, a VM paused) inside
+ * a transaction would hold its inbox rows' locks and block the next
+ * owner of its partitions: PostgreSQL ends a session idle in a
+ * transaction for longer than any live handler call may take. */
+static int worker_connect(yard_worker *w, char *err, size_t errlen)
+{
+    int rc = yard_db_connect(w->e->dsn, &w->conn, err, errlen);
+    if (rc)
+        return rc;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %llu",
+             (unsigned long long)w->e->idle_tx_timeout_ms);
+    if ((rc = yard_db_exec(w->conn, sql, err, errlen))) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+    return rc;
+}
+
 static bool reconnect(yard_worker *w)
 {
     unsigned delay = RECONNECT_MIN_MS;
@@ -1150,7 +1174,7 @@ static bool reconnect(yard_worker *w)
             return true;
         PQfinish(w->conn);
         w->conn = NULL;
-        if (yard_db_connect(w->e->dsn, &w->conn, err, sizeof err) == 0) {
+        if (worker_connect(w, err, sizeof err) == 0) {
             yard_logf(YARD_LOG_INFO, "worker %u reconnected to PostgreSQL", w->idx);
             return true;
         }
@@ -1425,6 +1449,10 @@ int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
     e->deadline_ms = o->handler_deadline_ms ? o->handler_deadline_ms
                                             : DEFAULT_DEADLINE_MS;
     e->max_crashes = o->max_crashes ? o->max_crashes : DEFAULT_MAX_CRASHES;
+    e->idle_tx_timeout_ms = (uint64_t)(o->handler_hard_limit_ms
+                                           ? o->handler_hard_limit_ms
+                                           : DEFAULT_HARD_LIMIT_MS) +
+                            IDLE_TX_MARGIN_MS;
     e->crash = o->crash;
     e->dsn = strdup(o->dsn ? o->dsn : "");
     e->workers = calloc(e->n_workers, sizeof *e->workers);
@@ -1447,7 +1475,7 @@ int yard_engine_start(const yard_engine_opts *o, yard_engine **out, char *err,
         w->idx = i;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, &ca);
-        if ((rc = yard_db_connect(e->dsn, &w->conn, err, errlen)))
+        if ((rc = worker_connect(w, err, errlen)))
             break;
         if (pthread_create(&w->thread, NULL, worker_main, w)) {
             rc = yard_errf(err, errlen, YARD_EIO, "cannot start worker thread");

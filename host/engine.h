@@ -99,6 +99,9 @@ typedef struct yard_engine_opts {
     uint32_t workers;
     uint32_t batch_size;
     uint32_t handler_deadline_ms; /* slower calls are logged; 0: 5000 */
+    /* Liveness fails past it (health.h); sessions idle in a transaction
+     * for 30 s longer are ended by PostgreSQL.  0: 60000. */
+    uint32_t handler_hard_limit_ms;
     /* Events in handlers are noted here (one slot per worker), and events
      * it counted max_crashes times are dead-lettered as PLUGIN_CRASHED.
      * NULL: no crash record.  Owned by the caller; outlives the engine. */

@@ -514,6 +514,7 @@ int yard_host_start(yard_config *cfg, yard_host **out, char *err, size_t errlen)
                            .workers = cfg->workers,
                            .batch_size = cfg->batch_size,
                            .handler_deadline_ms = cfg->handler_deadline_ms,
+                           .handler_hard_limit_ms = cfg->handler_hard_limit_ms,
                            .crash = h->crash,
                            .max_crashes = cfg->max_crashes};
     if ((rc = yard_engine_start(&eo, &h->engine, err, errlen)))
