@@ -11,6 +11,13 @@
  *                                     negotiation round, and after
  *                                     `max_rounds` rounds
  *                                     assignments.date_negotiation.failed
+ *   projects.service_order.cancelled  the order is CANCELLED and its open
+ *                                     offer WITHDRAWN; a response that
+ *                                     comes later for a withdrawn offer is
+ *                                     ignored (logged, counted as
+ *                                     late_response), not dead-lettered.
+ *                                     An accepted offer stays ACCEPTED:
+ *                                     execution cancels what was scheduled
  *
  * The choice of team is deterministic: `[settings] providers` lists
  * PROVIDER:COUNTRY:TEAM entries; the candidates are the entries of the
@@ -49,7 +56,7 @@ static const char *const migrations[] = {
     " service_order_id text PRIMARY KEY,"
     " country_code text NOT NULL,"
     " depends_on_order_id text,"
-    " status text NOT NULL,"  /* WAITING, OFFERED, ASSIGNED, FAILED */
+    " status text NOT NULL,"  /* WAITING, OFFERED, ASSIGNED, FAILED, CANCELLED */
     " updated_at timestamptz NOT NULL DEFAULT now());"
     "CREATE TABLE asg_offer ("
     " offer_id text PRIMARY KEY,"
@@ -58,7 +65,7 @@ static const char *const migrations[] = {
     " team_id text NOT NULL,"
     " offered_date date NOT NULL,"
     " rounds integer NOT NULL DEFAULT 0,"
-    " status text NOT NULL," /* OFFERED, ACCEPTED, FAILED */
+    " status text NOT NULL," /* OFFERED, ACCEPTED, FAILED, WITHDRAWN */
     " event_id text NOT NULL,"
     " updated_at timestamptz NOT NULL DEFAULT now());"
     /* At most one open offer per order. */
@@ -238,6 +245,9 @@ static sy_result offer_responded(const dom_call *c, const asg *st, json_t *p)
     c->p->api->rows_free(rows);
     if (!status[0])
         return dom_reject(c, "unknown offer %s", offer_id);
+    if (strcmp(status, "WITHDRAWN") == 0)
+        return dom_ignore(c, "late_response", "%s on offer %s, withdrawn when"
+                          " %s was cancelled", response, offer_id, order);
     if (strcmp(status, "OFFERED") != 0)
         return dom_reject(c, "offer %s is %s, no longer open", offer_id, status);
 
@@ -279,6 +289,26 @@ static sy_result offer_responded(const dom_call *c, const asg *st, json_t *p)
                     dom_key(key, country, order), offer_id, ev) ? SY_RETRY : SY_OK;
 }
 
+static sy_result order_cancelled(const dom_call *c, const asg *st, json_t *p)
+{
+    (void)st;
+    const char *id = dom_id(p, "service_order_id");
+    if (!id)
+        return dom_reject(c, "cancelled order without service_order_id");
+    const char *q[] = {id};
+    sy_rows *rows = NULL;
+    if (dom_sql(c, "UPDATE asg_order SET status = 'CANCELLED', updated_at = now()"
+                   " WHERE service_order_id = $1 RETURNING 1", 1, q, &rows))
+        return SY_RETRY;
+    size_t known = c->p->api->rows_count(rows);
+    c->p->api->rows_free(rows);
+    if (!known)
+        return dom_reject(c, "cancellation of unknown service order %s", id);
+    return dom_sql(c, "UPDATE asg_offer SET status = 'WITHDRAWN', updated_at = now()"
+                      " WHERE service_order_id = $1 AND status = 'OFFERED'",
+                   1, q, NULL) ? SY_RETRY : SY_OK;
+}
+
 /* ---- plumbing ----------------------------------------------------------- */
 
 typedef sy_result (*rule_fn)(const dom_call *c, const asg *st, json_t *p);
@@ -303,6 +333,7 @@ static sy_result run(sy_ctx *ctx, const sy_event *ev, void *state, rule_fn rule)
 HANDLER(order_created)
 HANDLER(order_unblocked)
 HANDLER(offer_responded)
+HANDLER(order_cancelled)
 
 static const char *setting(const asg *st, const char *key, const char *def)
 {
@@ -377,6 +408,7 @@ static const sy_subscription subs[] = {
     {"projects.service_order.created", on_order_created},
     {"projects.service_order.unblocked", on_order_unblocked},
     {"assignments.offer.responded", on_offer_responded},
+    {"projects.service_order.cancelled", on_order_cancelled},
 };
 
 SY_PLUGIN_DESCRIPTOR(.name = "assignment", .version = "1.0.0",

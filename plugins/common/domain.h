@@ -101,6 +101,25 @@ static inline sy_result dom_reject(const dom_call *c, const char *fmt, ...)
     return SY_REJECT;
 }
 
+/* Log why the event changes nothing, count it in the plugin's counter
+ * `metric` and answer SY_OK: for an event that is late rather than wrong
+ * (e.g. a report on something already withdrawn), which must not end in
+ * the dead-letter queue. */
+static inline sy_result dom_ignore(const dom_call *c, const char *metric,
+                                   const char *fmt, ...) SY_PRINTF(3, 4);
+static inline sy_result dom_ignore(const dom_call *c, const char *metric,
+                                   const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->p->api->log(c->p->self, c->ctx, SY_LOG_INFO, "event ignored: %s", msg);
+    c->p->api->metric_add(c->p->self, metric, 1);
+    return SY_OK;
+}
+
 /* The payload as a JSON object, or NULL (logged) when it is not one.
  * The caller owns the result (json_decref). */
 static inline json_t *dom_payload(const dom_call *c)

@@ -15,6 +15,15 @@
  *                                     execution.checkout.completed
  *   mobile.tv_outcome.submitted       once per TV, after its check-in:
  *                                     projects.tv_outcome.recorded
+ *   projects.service_order.cancelled  SCHEDULED -> CANCELLED: a report
+ *                                     that comes later for it is ignored
+ *                                     (logged, counted as late_report),
+ *                                     not dead-lettered.  An order with no
+ *                                     execution has nothing to cancel.  A
+ *                                     team already checked in (or out)
+ *                                     keeps its record: its reports are
+ *                                     checked as before, and orchestration
+ *                                     decides what they mean for the order
  *
  * The technician's app submits the mobile.* reports with the fields of the
  * catalog event they become; it learns the execution id from its job list
@@ -37,7 +46,7 @@ static const char *const migrations[] = {
     " provider_id text NOT NULL,"
     " team_id text NOT NULL,"
     " scheduled_date date NOT NULL,"
-    " status text NOT NULL," /* SCHEDULED, CHECKED_IN, CHECKED_OUT */
+    " status text NOT NULL," /* SCHEDULED, CHECKED_IN, CHECKED_OUT, CANCELLED */
     " visits integer NOT NULL DEFAULT 0,"
     " checked_in_at timestamptz,"
     " checked_out_at timestamptz,"
@@ -119,6 +128,18 @@ static sy_result check_report(const dom_call *c, json_t *p, execution *e,
     return SY_OK;
 }
 
+/* A report on an execution cancelled before its check-in: late, not wrong. */
+static bool cancelled(const execution *e)
+{
+    return strcmp(e->status, "CANCELLED") == 0;
+}
+
+static sy_result ignore_late(const dom_call *c, const execution *e, const char *what)
+{
+    return dom_ignore(c, "late_report", "%s on %s, cancelled before its check-in",
+                      what, e->id);
+}
+
 static sy_result assignment_confirmed(const dom_call *c, json_t *p)
 {
     const char *order = dom_id(p, "service_order_id");
@@ -161,6 +182,8 @@ static sy_result checkin(const dom_call *c, json_t *p)
     sy_result r = check_report(c, p, &e, "check-in");
     if (r != SY_OK)
         return r;
+    if (cancelled(&e))
+        return ignore_late(c, &e, "check-in");
     json_t *at = json_object_get(p, "checked_in_at");
     json_t *gps = json_object_get(p, "gps");
     if (!json_is_integer(at) || !gps_ok(gps))
@@ -198,6 +221,8 @@ static sy_result checkout(const dom_call *c, json_t *p)
     sy_result r = check_report(c, p, &e, "check-out");
     if (r != SY_OK)
         return r;
+    if (cancelled(&e))
+        return ignore_late(c, &e, "check-out");
     json_t *at = json_object_get(p, "checked_out_at");
     int completed = dom_bool(p, "completed");
     const char *why = dom_str(p, "incompletion_reason");
@@ -255,6 +280,8 @@ static sy_result tv_outcome(const dom_call *c, json_t *p)
     sy_result r = load(c, "service_order_id", tv, &e);
     if (r != SY_OK)
         return r;
+    if (cancelled(&e))
+        return ignore_late(c, &e, "TV outcome");
     if (strcmp(e.status, "SCHEDULED") == 0)
         return dom_reject(c, "TV outcome on %s before the technician checked in", tv);
     if (e.tv_outcome[0])
@@ -269,6 +296,18 @@ static sy_result tv_outcome(const dom_call *c, json_t *p)
                            "recorded_by", by);
     return dom_emit(c, "projects.tv_outcome.recorded", NULL, tv, ev) ? SY_RETRY
                                                                     : SY_OK;
+}
+
+static sy_result order_cancelled(const dom_call *c, json_t *p)
+{
+    const char *order = dom_id(p, "service_order_id");
+    if (!order)
+        return dom_reject(c, "cancelled order without service_order_id");
+    const char *q[] = {order};
+    return dom_sql(c, "UPDATE exe_execution SET status = 'CANCELLED',"
+                      " updated_at = now()"
+                      " WHERE service_order_id = $1 AND status = 'SCHEDULED'",
+                   1, q, NULL) ? SY_RETRY : SY_OK;
 }
 
 /* ---- plumbing ----------------------------------------------------------- */
@@ -294,6 +333,7 @@ HANDLER(assignment_confirmed)
 HANDLER(checkin)
 HANDLER(checkout)
 HANDLER(tv_outcome)
+HANDLER(order_cancelled)
 
 static int init(sy_plugin *self, const sy_host_api *api, void **state,
                 char *err, size_t errlen)
@@ -315,6 +355,7 @@ static const sy_subscription subs[] = {
     {"mobile.checkin.submitted", on_checkin},
     {"mobile.checkout.submitted", on_checkout},
     {"mobile.tv_outcome.submitted", on_tv_outcome},
+    {"projects.service_order.cancelled", on_order_cancelled},
 };
 
 SY_PLUGIN_DESCRIPTOR(.name = "execution", .version = "1.0.0",

@@ -728,6 +728,42 @@ static void test_asg_reassign_after_tv(void)
     WAIT_OFFER("OFR-SO-SALE-R-1-1", "OFFERED", team);
 }
 
+static void test_asg_cancel_withdraws(void)
+{
+    char id[64];
+    const char *team = expected_team("SO-SALE-W-1");
+    sales_order("SALE-W", false);
+    WAIT_OFFER("OFR-SO-SALE-W-1-1", "OFFERED", team);
+    sales_cancelled(NULL, "SALE-W", "PYXIS");
+    WAIT_STATUS("SO-SALE-W-1", "CANCELLED");
+    WAIT_OFFER("OFR-SO-SALE-W-1-1", "WITHDRAWN", team);
+    WAIT_EQ(1, "SELECT count(*) FROM asg_order WHERE service_order_id ="
+               " 'SO-SALE-W-1' AND status = 'CANCELLED'");
+    /* The provider answers after all: acknowledged, ignored. */
+    respond(id, "OFR-SO-SALE-W-1-1", "ACCEPTED", NULL);
+    WAIT_HANDLED("assignment", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    respond(id, "OFR-SO-SALE-W-1-1", "DATE_PROPOSED", "2026-02-02");
+    WAIT_HANDLED("assignment", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE service_order_id ="
+               " 'SO-SALE-W-1' AND status = 'WITHDRAWN' AND rounds = 0");
+    WAIT_EQ(1, "SELECT count(*) FROM asg_offer WHERE service_order_id = 'SO-SALE-W-1'");
+    CU_ASSERT_EQUAL(on_topic(NULL, "assignments.assignment.confirmed",
+                             "\"service_order_id\":\"SO-SALE-W-1\"", NULL, NULL), 0);
+    WAIT_STATUS("SO-SALE-W-1", "CANCELLED");
+    /* A cancellation for an order assignment never saw: rejected, as an
+     * unknown order (replayable once its creation is in). */
+    send_ev(id, "projects.service_order.cancelled", "FR_SO-NONE",
+            "\"service_order_id\":\"SO-NONE\",\"project_id\":\"PRJ-NONE\","
+            "\"reason\":\"test\"");
+    WAIT_REJECTED("assignment", id);
+    /* execution has nothing for it: nothing to cancel, accepted. */
+    WAIT_HANDLED("execution", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE consumer_group ="
+               " 'execution' AND event_id = '%s'", id);
+}
+
 /* ---- execution ---------------------------------------------------------- */
 
 #define WAIT_EXE(so, status)                                                   \
@@ -810,6 +846,40 @@ static void test_exe_tv_outcome(void)
     m_tv_outcome(id, "SO-SALE-T-1-TV", "NO", NULL);
     WAIT_REJECTED("execution", id);
     WAIT_STATUS("SO-SALE-T-1", "READY_FOR_ASSIGNMENT");
+}
+
+static void test_exe_cancel_before_checkin(void)
+{
+    char id[64];
+    const char *team = expected_team("SO-SALE-V-1");
+    sales_order("SALE-V", false);
+    WAIT_OFFER("OFR-SO-SALE-V-1-1", "OFFERED", team);
+    respond(NULL, "OFR-SO-SALE-V-1-1", "ACCEPTED", NULL);
+    WAIT_STATUS("SO-SALE-V-1", "ASSIGNED");
+    WAIT_EXE("SO-SALE-V-1", "SCHEDULED");
+    sales_cancelled(NULL, "SALE-V", "PYXIS");
+    WAIT_STATUS("SO-SALE-V-1", "CANCELLED");
+    WAIT_EXE("SO-SALE-V-1", "CANCELLED");
+    /* The accepted offer is history, not withdrawn. */
+    WAIT_OFFER("OFR-SO-SALE-V-1-1", "ACCEPTED", team);
+    /* The team turns up anyway: acknowledged, ignored, nothing announced. */
+    m_checkin(id, "SO-SALE-V-1", team);
+    WAIT_HANDLED("execution", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    m_checkout(id, "SO-SALE-V-1", team, true);
+    WAIT_HANDLED("execution", id);
+    WAIT_EQ(0, "SELECT count(*) FROM yard_dead_letter WHERE event_id = '%s'", id);
+    WAIT_EQ(1, "SELECT count(*) FROM exe_execution WHERE execution_id ="
+               " 'EXE-SO-SALE-V-1' AND status = 'CANCELLED' AND visits = 0"
+               " AND checked_in_at IS NULL");
+    CU_ASSERT_EQUAL(on_topic(NULL, CHECKIN, "\"service_order_id\":\"SO-SALE-V-1\"",
+                             NULL, NULL), 0);
+    CU_ASSERT_EQUAL(on_topic(NULL, CHECKOUT, "\"service_order_id\":\"SO-SALE-V-1\"",
+                             NULL, NULL), 0);
+    WAIT_STATUS("SO-SALE-V-1", "CANCELLED");
+    /* Still checked: a check-in by another team is rejected. */
+    m_checkin(id, "SO-SALE-V-1", "T9");
+    WAIT_REJECTED("execution", id);
 }
 
 /* ---- erp ---------------------------------------------------------------- */
@@ -1476,9 +1546,13 @@ int main(void)
         {"assignment: date negotiation fails after 3 rounds", test_asg_negotiation_fails},
         {"assignment: installation goes to the team that did the TV",
          test_asg_reassign_after_tv},
+        {"assignment: a cancelled order's offer is withdrawn; late answers ignored",
+         test_asg_cancel_withdraws},
         {"execution: records, check-in/check-out rules, check-out without check-in",
          test_exe_records},
         {"execution: TV outcome only after check-in, once", test_exe_tv_outcome},
+        {"execution: cancelled before check-in; late reports ignored",
+         test_exe_cancel_before_checkin},
         {"erp: payment_ready once per closed order", test_erp_payment_once},
         {"contracts: WCF after COMPLETED, signatures drive orchestration",
          test_ctr_signatures},
