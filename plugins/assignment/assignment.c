@@ -259,10 +259,12 @@ static sy_result offer_responded(const dom_call *c, const asg *st, json_t *p)
             dom_sql(c, "UPDATE asg_order SET status = 'ASSIGNED', updated_at = now()"
                        " WHERE service_order_id = $1", 1, u + 1, NULL))
             return SY_RETRY;
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "service_order_id",
-                               order, "provider_id", prov, "team_id", team,
-                               "confirmed_date", date, "confirmed_time_start",
-                               st->slot_start, "confirmed_time_end", st->slot_end);
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                               "service_order_id", order, "provider_id", prov,
+                               "team_id", team, "confirmed_date", date,
+                               "confirmed_time_start", st->slot_start,
+                               "confirmed_time_end", st->slot_end, "country_code",
+                               country);
         return dom_emit(c, "assignments.assignment.confirmed",
                         dom_key(key, prov, order), order, ev) ? SY_RETRY : SY_OK;
     }

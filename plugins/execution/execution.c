@@ -14,7 +14,10 @@
  *                                     without a check-in is rejected:
  *                                     execution.checkout.completed
  *   mobile.tv_outcome.submitted       once per TV, after its check-in:
- *                                     projects.tv_outcome.recorded
+ *                                     projects.tv_outcome.recorded, keyed
+ *                                     {country_code}_{tv order} as the
+ *                                     catalog says (the country comes with
+ *                                     assignment.confirmed v2)
  *   projects.service_order.cancelled  SCHEDULED -> CANCELLED: a report
  *                                     that comes later for it is ignored
  *                                     (logged, counted as late_report),
@@ -56,13 +59,16 @@ static const char *const migrations[] = {
     " incompletion_reason text,"
     " tv_outcome text,"
     " updated_at timestamptz NOT NULL DEFAULT now())",
+    /* 2: the order's country (assignment.confirmed v2), for the catalog's
+     * {country_code}_{tv_service_order_id} key of the TV outcome */
+    "ALTER TABLE exe_execution ADD COLUMN country_code text",
     NULL,
 };
 
 /* One execution row, as loaded (and locked) by load(). */
 typedef struct execution {
     char id[TEXT_LEN], order[TEXT_LEN], team[TEXT_LEN], status[TEXT_LEN];
-    char tv_outcome[TEXT_LEN];
+    char tv_outcome[TEXT_LEN], country[TEXT_LEN];
     long long checked_in_ms;
     int completed; /* 1, 0, -1 unknown */
 } execution;
@@ -83,7 +89,8 @@ static sy_result load(const dom_call *c, const char *column, const char *value,
     snprintf(sql, sizeof sql,
              "SELECT execution_id, service_order_id, team_id, status,"
              " tv_outcome, (extract(epoch FROM checked_in_at) * 1000)::bigint,"
-             " completed FROM exe_execution WHERE %s = $1 FOR UPDATE", column);
+             " completed, country_code FROM exe_execution WHERE %s = $1"
+             " FOR UPDATE", column);
     const char *p[] = {value};
     sy_rows *rows = NULL;
     if (dom_sql(c, sql, 1, p, &rows))
@@ -95,6 +102,7 @@ static sy_result load(const dom_call *c, const char *column, const char *value,
         copy_col(e->team, sizeof e->team, c, rows, 2);
         copy_col(e->status, sizeof e->status, c, rows, 3);
         copy_col(e->tv_outcome, sizeof e->tv_outcome, c, rows, 4);
+        copy_col(e->country, sizeof e->country, c, rows, 7);
         const char *in = c->p->api->rows_value(rows, 0, 5);
         const char *done = c->p->api->rows_value(rows, 0, 6);
         e->checked_in_ms = in ? strtoll(in, NULL, 10) : 0;
@@ -146,21 +154,23 @@ static sy_result assignment_confirmed(const dom_call *c, json_t *p)
     const char *provider = dom_id(p, "provider_id");
     const char *team = dom_id(p, "team_id");
     const char *date = dom_str(p, "confirmed_date");
+    const char *country = dom_str(p, "country_code"); /* v2; NULL in v1 */
     if (!order || !provider || !team || !date)
         return dom_reject(c, "assignment without service_order_id, provider_id,"
                              " team_id or confirmed_date");
     char id[TEXT_LEN + 8];
     snprintf(id, sizeof id, "EXE-%s", order);
-    const char *q[] = {id, order, provider, team, date};
+    const char *q[] = {id, order, provider, team, date, country};
     sy_rows *rows = NULL;
     /* A new record, or the next visit; never while a team is on site. */
     if (dom_sql(c, "INSERT INTO exe_execution AS e (execution_id, service_order_id,"
-                   " provider_id, team_id, scheduled_date, status)"
-                   " VALUES ($1, $2, $3, $4, $5::date, 'SCHEDULED')"
+                   " provider_id, team_id, scheduled_date, status, country_code)"
+                   " VALUES ($1, $2, $3, $4, $5::date, 'SCHEDULED', $6)"
                    " ON CONFLICT (execution_id) DO UPDATE SET provider_id = $3,"
                    " team_id = $4, scheduled_date = $5::date, status = 'SCHEDULED',"
+                   " country_code = coalesce($6, e.country_code),"
                    " updated_at = now() WHERE e.status <> 'CHECKED_IN'"
-                   " RETURNING 1", 5, q, &rows))
+                   " RETURNING 1", 6, q, &rows))
         return SY_RETRY;
     size_t n = c->p->api->rows_count(rows);
     c->p->api->rows_free(rows);
@@ -294,8 +304,12 @@ static sy_result tv_outcome(const dom_call *c, json_t *p)
                            "linked_installation_order_id", linked, "outcome",
                            outcome, "modifications", yes_but ? mods : json_null(),
                            "recorded_by", by);
-    return dom_emit(c, "projects.tv_outcome.recorded", NULL, tv, ev) ? SY_RETRY
-                                                                    : SY_OK;
+    /* The catalog's key when the country is known; else the report's. */
+    char key[DOM_KEY_LEN];
+    return dom_emit(c, "projects.tv_outcome.recorded",
+                    e.country[0] ? dom_key(key, e.country, tv) : NULL, tv, ev)
+               ? SY_RETRY
+               : SY_OK;
 }
 
 static sy_result order_cancelled(const dom_call *c, json_t *p)

@@ -15,7 +15,7 @@
 
 #define SCHEMA_DIR YARD_SOURCE_DIR "/schemas"
 #define EXAMPLE_DIR YARD_SOURCE_DIR "/tests/data/examples"
-#define EXPECTED_EVENT_SCHEMAS 43
+#define EXPECTED_EVENT_SCHEMAS 44
 #define EXPECTED_COMMON_TYPES 5
 
 static yard_schema_registry *repo;
