@@ -313,29 +313,10 @@ static sy_result order_cancelled(const dom_call *c, const asg *st, json_t *p)
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-typedef sy_result (*rule_fn)(const dom_call *c, const asg *st, json_t *p);
-
-static sy_result run(sy_ctx *ctx, const sy_event *ev, void *state, rule_fn rule)
-{
-    const asg *st = state;
-    dom_call c = {&st->dom, ctx, ev};
-    json_t *p = dom_payload(&c);
-    if (!p)
-        return SY_REJECT;
-    sy_result r = rule(&c, st, p);
-    json_decref(p);
-    return r;
-}
-
-#define HANDLER(name)                                                        \
-    static sy_result on_##name(sy_ctx *ctx, const sy_event *ev, void *state) \
-    {                                                                        \
-        return run(ctx, ev, state, name);                                    \
-    }
-HANDLER(order_created)
-HANDLER(order_unblocked)
-HANDLER(offer_responded)
-HANDLER(order_cancelled)
+DOM_HANDLER_ST(asg, order_created)
+DOM_HANDLER_ST(asg, order_unblocked)
+DOM_HANDLER_ST(asg, offer_responded)
+DOM_HANDLER_ST(asg, order_cancelled)
 
 static const char *setting(const asg *st, const char *key, const char *def)
 {

@@ -224,4 +224,56 @@ static inline const char *dom_key(char out[DOM_KEY_LEN], const char *a,
     return out;
 }
 
+/* ---- handler plumbing ---------------------------------------------------- */
+
+/*
+ * Every handler decodes the payload (REJECT when it is not a JSON object:
+ * dom_payload logged why), runs the plugin's rule on it and frees it.
+ *   DOM_HANDLER(rule)           on_<rule>() for
+ *                               sy_result rule(const dom_call *, json_t *)
+ *                               when the state is a bare dom_plugin;
+ *   DOM_HANDLER_ST(type, rule)  on_<rule>() for
+ *                               sy_result rule(const dom_call *,
+ *                                              const type *, json_t *)
+ *                               when the state is a `type` holding settings
+ *                               after its first member `dom_plugin dom`.
+ */
+#define DOM_HANDLER(rule)                                                    \
+    static sy_result on_##rule(sy_ctx *ctx, const sy_event *ev, void *state) \
+    {                                                                        \
+        dom_call c = {state, ctx, ev};                                       \
+        json_t *p = dom_payload(&c);                                         \
+        sy_result r = p ? rule(&c, p) : SY_REJECT;                           \
+        json_decref(p);                                                      \
+        return r;                                                            \
+    }
+
+#define DOM_HANDLER_ST(type, rule)                                           \
+    static sy_result on_##rule(sy_ctx *ctx, const sy_event *ev, void *state) \
+    {                                                                        \
+        const type *st = state;                                              \
+        dom_call c = {&st->dom, ctx, ev};                                    \
+        json_t *p = dom_payload(&c);                                         \
+        sy_result r = p ? rule(&c, st, p) : SY_REJECT;                       \
+        json_decref(p);                                                      \
+        return r;                                                            \
+    }
+
+/* init() and fini() of a plugin without settings: the state is a
+ * dom_plugin, owned by the host until fini(). */
+static inline int dom_init(sy_plugin *self, const sy_host_api *api,
+                           void **state, char *err, size_t errlen)
+{
+    dom_plugin *p = malloc(sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *p = (dom_plugin){api, self};
+    *state = p;
+    return 0;
+}
+
+static inline void dom_fini(void *state) { free(state); }
+
 #endif

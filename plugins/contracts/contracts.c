@@ -210,41 +210,9 @@ static sy_result esign(const dom_call *c, json_t *p)
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static sy_result run(sy_ctx *ctx, const sy_event *ev, void *state,
-                     sy_result (*rule)(const dom_call *, json_t *))
-{
-    dom_call c = {state, ctx, ev};
-    json_t *p = dom_payload(&c);
-    if (!p)
-        return SY_REJECT;
-    sy_result r = rule(&c, p);
-    json_decref(p);
-    return r;
-}
-
-#define HANDLER(name)                                                        \
-    static sy_result on_##name(sy_ctx *ctx, const sy_event *ev, void *state) \
-    {                                                                        \
-        return run(ctx, ev, state, name);                                    \
-    }
-HANDLER(order_created)
-HANDLER(status_changed)
-HANDLER(esign)
-
-static int init(sy_plugin *self, const sy_host_api *api, void **state,
-                char *err, size_t errlen)
-{
-    dom_plugin *p = malloc(sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    *p = (dom_plugin){api, self};
-    *state = p;
-    return 0;
-}
-
-static void fini(void *state) { free(state); }
+DOM_HANDLER(order_created)
+DOM_HANDLER(status_changed)
+DOM_HANDLER(esign)
 
 static const sy_subscription subs[] = {
     {"projects.service_order.created", on_order_created},
@@ -254,4 +222,5 @@ static const sy_subscription subs[] = {
 
 SY_PLUGIN_DESCRIPTOR(.name = "contracts", .version = "1.0.0",
                      .subscriptions = subs, .n_subscriptions = SY_COUNT(subs),
-                     .migrations = migrations, .init = init, .fini = fini);
+                     .migrations = migrations, .init = dom_init,
+                     .fini = dom_fini);

@@ -73,31 +73,7 @@ static sy_result order_closed(const dom_call *c, json_t *p)
                     dom_key(key, provider, order), order, ev) ? SY_RETRY : SY_OK;
 }
 
-static sy_result on_order_closed(sy_ctx *ctx, const sy_event *ev, void *state)
-{
-    dom_call c = {state, ctx, ev};
-    json_t *p = dom_payload(&c);
-    if (!p)
-        return SY_REJECT;
-    sy_result r = order_closed(&c, p);
-    json_decref(p);
-    return r;
-}
-
-static int init(sy_plugin *self, const sy_host_api *api, void **state,
-                char *err, size_t errlen)
-{
-    dom_plugin *p = malloc(sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    *p = (dom_plugin){api, self};
-    *state = p;
-    return 0;
-}
-
-static void fini(void *state) { free(state); }
+DOM_HANDLER(order_closed)
 
 static const sy_subscription subs[] = {
     {"projects.service_order.closed", on_order_closed},
@@ -105,4 +81,5 @@ static const sy_subscription subs[] = {
 
 SY_PLUGIN_DESCRIPTOR(.name = "erp", .version = "1.0.0",
                      .subscriptions = subs, .n_subscriptions = SY_COUNT(subs),
-                     .migrations = migrations, .init = init, .fini = fini);
+                     .migrations = migrations, .init = dom_init,
+                     .fini = dom_fini);

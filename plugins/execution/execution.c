@@ -326,43 +326,11 @@ static sy_result order_cancelled(const dom_call *c, json_t *p)
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-static sy_result run(sy_ctx *ctx, const sy_event *ev, void *state,
-                     sy_result (*rule)(const dom_call *, json_t *))
-{
-    dom_call c = {state, ctx, ev};
-    json_t *p = dom_payload(&c);
-    if (!p)
-        return SY_REJECT;
-    sy_result r = rule(&c, p);
-    json_decref(p);
-    return r;
-}
-
-#define HANDLER(name)                                                        \
-    static sy_result on_##name(sy_ctx *ctx, const sy_event *ev, void *state) \
-    {                                                                        \
-        return run(ctx, ev, state, name);                                    \
-    }
-HANDLER(assignment_confirmed)
-HANDLER(checkin)
-HANDLER(checkout)
-HANDLER(tv_outcome)
-HANDLER(order_cancelled)
-
-static int init(sy_plugin *self, const sy_host_api *api, void **state,
-                char *err, size_t errlen)
-{
-    dom_plugin *p = malloc(sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    *p = (dom_plugin){api, self};
-    *state = p;
-    return 0;
-}
-
-static void fini(void *state) { free(state); }
+DOM_HANDLER(assignment_confirmed)
+DOM_HANDLER(checkin)
+DOM_HANDLER(checkout)
+DOM_HANDLER(tv_outcome)
+DOM_HANDLER(order_cancelled)
 
 static const sy_subscription subs[] = {
     {"assignments.assignment.confirmed", on_assignment_confirmed},
@@ -374,4 +342,5 @@ static const sy_subscription subs[] = {
 
 SY_PLUGIN_DESCRIPTOR(.name = "execution", .version = "1.0.0",
                      .subscriptions = subs, .n_subscriptions = SY_COUNT(subs),
-                     .migrations = migrations, .init = init, .fini = fini);
+                     .migrations = migrations, .init = dom_init,
+                     .fini = dom_fini);

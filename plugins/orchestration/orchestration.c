@@ -752,34 +752,15 @@ static sy_result contract_signed(const dom_call *c, const orch *st, json_t *p)
 
 /* ---- plumbing ----------------------------------------------------------- */
 
-typedef sy_result (*rule_fn)(const dom_call *c, const orch *st, json_t *p);
-
-static sy_result run(sy_ctx *ctx, const sy_event *ev, void *state, rule_fn rule)
-{
-    const orch *st = state;
-    dom_call c = {&st->dom, ctx, ev};
-    json_t *p = dom_payload(&c);
-    if (!p)
-        return SY_REJECT;
-    sy_result r = rule(&c, st, p);
-    json_decref(p);
-    return r;
-}
-
-#define HANDLER(name)                                                      \
-    static sy_result on_##name(sy_ctx *ctx, const sy_event *ev, void *state) \
-    {                                                                      \
-        return run(ctx, ev, state, name);                                  \
-    }
-HANDLER(sales_order)
-HANDLER(assignment_confirmed)
-HANDLER(checkin)
-HANDLER(checkout)
-HANDLER(tv_outcome)
-HANDLER(wcf_signed)
-HANDLER(negotiation_failed)
-HANDLER(contract_signed)
-HANDLER(sales_cancelled)
+DOM_HANDLER_ST(orch, sales_order)
+DOM_HANDLER_ST(orch, assignment_confirmed)
+DOM_HANDLER_ST(orch, checkin)
+DOM_HANDLER_ST(orch, checkout)
+DOM_HANDLER_ST(orch, tv_outcome)
+DOM_HANDLER_ST(orch, wcf_signed)
+DOM_HANDLER_ST(orch, negotiation_failed)
+DOM_HANDLER_ST(orch, contract_signed)
+DOM_HANDLER_ST(orch, sales_cancelled)
 
 static const char *setting(const orch *st, const char *key, const char *def)
 {
