@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "consumer.h"
 #include "envelope.h"
@@ -877,13 +878,6 @@ static void on_stop_signal(int sig)
     tail_stop = 1;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 #define ENV_FIELDS_MAX 13
 #define RAW_PREVIEW 1024 /* bytes of a value that is not an event */
 
@@ -1102,12 +1096,12 @@ static int cmd_tail(const kargs *a, const yard_config *cfg, const char *brokers)
     signal(SIGPIPE, SIG_IGN);
     long printed = 0;
     int ends = 0;
-    long long progress = now_ms();
+    long long progress = yard_mono_ms();
     while (!rc && !tail_stop && (a->limit < 0 || printed < a->limit) &&
            (a->follow || ends < parts->cnt)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, TAIL_POLL_MS);
         if (!m) {
-            if (!a->follow && now_ms() - progress > a->timeout_ms) {
+            if (!a->follow && yard_mono_ms() - progress > a->timeout_ms) {
                 fprintf(stderr,
                         "switchyard tail: %d of %d partition(s) did not reach "
                         "their end within %d s\n",
@@ -1116,7 +1110,7 @@ static int cmd_tail(const kargs *a, const yard_config *cfg, const char *brokers)
             }
             continue;
         }
-        progress = now_ms();
+        progress = yard_mono_ms();
         const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || m->err) {
             rd_kafka_topic_partition_t *tp =

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -214,13 +215,6 @@ static const char *parts_str(const rd_kafka_topic_partition_list_t *parts,
     return buf;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Jobs of ours not finished yet.  Caller holds c->mu. */
 static size_t count_running(const yard_consumer *c)
 {
@@ -249,7 +243,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * Events waiting for a retry are abandoned rather than waited for (their
      * next owner redelivers them): a backoff must not hold up the group. */
     yard_health_idle(); /* waiting for the engine is not being stuck */
-    long long t0 = mono_ms();
+    long long t0 = yard_mono_ms();
     pthread_mutex_lock(&c->mu);
     size_t running = count_running(c);
     pthread_mutex_unlock(&c->mu);
@@ -261,7 +255,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (live)
         yard_engine_release_end(c->o.engine, c->o.binding);
     yard_health_tick();
-    long long settled = mono_ms() - t0;
+    long long settled = yard_mono_ms() - t0;
     /* A failed commit is not lost work: the next owner redelivers from the
      * last committed offset and the inbox skips what had committed. */
     rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);

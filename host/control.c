@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -46,13 +47,6 @@ static int fill_addr(struct sockaddr_un *a, const char *path, char *err,
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -71,9 +65,9 @@ static bool write_all(int fd, const char *p, size_t n)
 static bool read_command(int fd, char *buf, size_t len)
 {
     size_t used = 0;
-    long long end = now_ms() + CLIENT_READ_MS;
+    long long end = yard_mono_ms() + CLIENT_READ_MS;
     while (used + 1 < len) {
-        long long left = end - now_ms();
+        long long left = end - yard_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return false;
@@ -233,10 +227,10 @@ int yard_control_request(const char *path, const char *command,
     }
     size_t cap = REPLY_CHUNK, used = 0;
     char *buf = malloc(cap);
-    long long end = now_ms() + timeout_ms;
+    long long end = yard_mono_ms() + timeout_ms;
     rc = buf ? 0 : yard_errf(err, errlen, YARD_ENOMEM, "out of memory");
     while (rc == 0) {
-        long long left = end - now_ms();
+        long long left = end - yard_mono_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
             rc = yard_errf(err, errlen, YARD_ETIMEOUT,

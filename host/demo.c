@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
+#include "clock.h"
 #include "envelope.h"
 #include "err.h"
 #include "log.h"
@@ -196,13 +197,6 @@ static long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -1014,7 +1008,7 @@ static void view(demo *d, size_t final, bool force)
     view_events(d, f);
     fclose(f);
     if (force || !d->last_view || strcmp(body, d->last_view) != 0)
-        fprintf(d->out, "[%6.1fs] %s", (double)(mono_ms() - d->start_ms) / 1000.0,
+        fprintf(d->out, "[%6.1fs] %s", (double)(yard_mono_ms() - d->start_ms) / 1000.0,
                 body);
     fflush(d->out);
     free(d->last_view);
@@ -1307,14 +1301,14 @@ int yard_demo_run(const yard_demo_opts *o, char *err, size_t errlen)
     print_intro(d);
 
     int timeout_s = o->timeout_s > 0 ? o->timeout_s : YARD_DEMO_TIMEOUT_S;
-    d->start_ms = mono_ms();
+    d->start_ms = yard_mono_ms();
     long long deadline = d->start_ms + 1000LL * timeout_s;
     long long next_view = d->start_ms, next_md = d->start_ms;
     for (size_t i = 0; i < N_SALES; i++)
         send_created(d, &d->sales[i]);
     size_t final = 0;
     for (;;) {
-        long long now = mono_ms();
+        long long now = yard_mono_ms();
         if (now >= next_md) {
             assign_new_topics(d);
             next_md = now + METADATA_EVERY_MS;
@@ -1357,7 +1351,7 @@ int yard_demo_run(const yard_demo_opts *o, char *err, size_t errlen)
             failed += d->sales[i].failed[0] != '\0';
         fprintf(d->out, "\ndemo: %zu of %zu sales orders final in %.1f s, %lld dead"
                         " letter(s)\n",
-                final, N_SALES, (double)(mono_ms() - d->start_ms) / 1000.0,
+                final, N_SALES, (double)(yard_mono_ms() - d->start_ms) / 1000.0,
                 d->dead_letters);
         if (!rc && (d->dead_letters || failed))
             rc = yard_errf(err, errlen, YARD_EPLUGIN,

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crashrec.h"
 #include "health.h"
 #include "log.h"
@@ -167,13 +168,6 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
         h *= 0x100000001b3ULL;
     }
     return h;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -1215,7 +1209,7 @@ static void park_slots(yard_worker *w, slot *s, size_t n)
         }
         unsigned d = backoff_ms(&j->binding->conf->retry, j->attempts);
         j->retry = true;
-        *p = (parked){.due_ms = mono_ms() + d, .head = j, .tail = j};
+        *p = (parked){.due_ms = yard_mono_ms() + d, .head = j, .tail = j};
         mine[n_mine++] = p;
         parked **at = &w->parked;
         while (*at && (*at)->due_ms <= p->due_ms)
@@ -1370,7 +1364,7 @@ static void *worker_main(void *arg)
         yard_health_idle();
         bool redo = false;
         for (;;) {
-            unpark_due(w, mono_ms());
+            unpark_due(w, yard_mono_ms());
             if (w->head || (atomic_load(&e->stopping) && !w->parked))
                 break;
             if ((redo = parked_to_abandon(w, atomic_load(&e->abandon))))

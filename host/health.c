@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,13 +40,6 @@ static pthread_mutex_t beats_mu = PTHREAD_MUTEX_INITIALIZER;
 static cond conds[MAX_CONDS];
 static pthread_mutex_t conds_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static _Thread_local yard_beat *self;
 static atomic_uint handler_limit_ms; /* 0: handlers are not watched */
 
@@ -59,7 +53,7 @@ void yard_health_thread_start(const char *what)
     if (b) {
         snprintf(b->what, sizeof b->what, "%s", what ? what : "thread");
         atomic_store(&b->idle, false);
-        atomic_store(&b->last_ms, mono_ms());
+        atomic_store(&b->last_ms, yard_mono_ms());
         atomic_store(&b->handler_since_ms, 0);
         atomic_store(&b->used, true);
     }
@@ -72,7 +66,7 @@ void yard_health_tick(void)
     yard_beat *b = self;
     if (!b)
         return;
-    atomic_store_explicit(&b->last_ms, mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&b->last_ms, yard_mono_ms(), memory_order_relaxed);
     atomic_store_explicit(&b->idle, false, memory_order_relaxed);
 }
 
@@ -90,7 +84,7 @@ void yard_health_set_handler_limit(uint32_t ms)
 void yard_health_handler_begin(void)
 {
     if (self)
-        atomic_store_explicit(&self->handler_since_ms, mono_ms(),
+        atomic_store_explicit(&self->handler_since_ms, yard_mono_ms(),
                               memory_order_relaxed);
 }
 
@@ -113,7 +107,7 @@ void yard_health_thread_end(void)
 
 bool yard_health_live(uint32_t stale_ms, char *why, size_t whylen)
 {
-    long long now = mono_ms();
+    long long now = yard_mono_ms();
     size_t pos = 0;
     bool live = true;
     if (whylen)

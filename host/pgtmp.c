@@ -11,6 +11,7 @@
  */
 #include "pgtmp.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -76,13 +77,6 @@ struct yard_pgtmp {
 
     char **envp;      /* copy of environ with the locale forced to C */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -345,12 +339,12 @@ static int spawn(const yard_pgtmp *pg, char *const argv[], int out_fd,
 /* waitpid with a bound; true when reaped (status in *st). */
 static bool wait_bounded(pid_t pid, int timeout_ms, int *st)
 {
-    long long until = now_ms() + timeout_ms;
+    long long until = yard_mono_ms() + timeout_ms;
     for (;;) {
         pid_t r = waitpid(pid, st, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return true;
-        if (now_ms() >= until)
+        if (yard_mono_ms() >= until)
             return false;
         sleep_ms(PG_POLL_MS);
     }
@@ -516,7 +510,7 @@ static int start_once(yard_pgtmp *pg, char *err, size_t errlen)
     pg->pid = pid;
 
     char tail[PG_LOG_TAIL_BYTES + 1];
-    long long until = now_ms() + PG_READY_TIMEOUT_MS;
+    long long until = yard_mono_ms() + PG_READY_TIMEOUT_MS;
     for (;;) {
         int ws;
         pid_t r = waitpid(pid, &ws, WNOHANG);
@@ -533,7 +527,7 @@ static int start_once(yard_pgtmp *pg, char *err, size_t errlen)
         PGPing ping = PQping(pg->dsn);
         if (ping == PQPING_OK)
             return 0;
-        if (now_ms() >= until)
+        if (yard_mono_ms() >= until)
             break;
         sleep_ms(ping == PQPING_NO_ATTEMPT ? 200 : PG_POLL_MS * 2);
     }

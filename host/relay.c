@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "consumer.h"
 #include "health.h"
 #include "log.h"
@@ -65,13 +66,6 @@ static void delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     (void)opaque;
     *(rd_kafka_resp_err_t *)m->_private = m->err;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -202,7 +196,7 @@ static relay_topic *topic_get(yard_relay *r, const char *name)
         t->next = r->topics;
         r->topics = t;
     }
-    long long now = now_ms();
+    long long now = yard_mono_ms();
     if (t->partitions == 0 || now - t->checked_ms > RELAY_METADATA_TTL_MS) {
         const struct rd_kafka_metadata *md = NULL;
         t->checked_ms = now;
@@ -380,7 +374,7 @@ static void count_published(const PGresult *res, int n)
  * false if some report is still due then: st must outlive it. */
 static bool await_deliveries(yard_relay *r, const rd_kafka_resp_err_t *st, int n)
 {
-    long long end = now_ms() + RELAY_FLUSH_MS;
+    long long end = yard_mono_ms() + RELAY_FLUSH_MS;
     bool purged = false;
     int done = 0;
     for (;;) {
@@ -388,12 +382,12 @@ static bool await_deliveries(yard_relay *r, const rd_kafka_resp_err_t *st, int n
             done++;
         if (done == n)
             return true;
-        if (now_ms() >= end) {
+        if (yard_mono_ms() >= end) {
             if (purged)
                 return false;
             rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             purged = true;
-            end = now_ms() + RELAY_FLUSH_MS;
+            end = yard_mono_ms() + RELAY_FLUSH_MS;
         }
         rd_kafka_poll(r->rk, 1);
     }
@@ -541,8 +535,8 @@ static void *relay_main(void *arg)
     long long drain_until = -1;
     for (;;) {
         if (atomic_load(&r->stop) && drain_until < 0)
-            drain_until = now_ms() + r->drain_ms;
-        if (drain_until >= 0 && now_ms() >= drain_until)
+            drain_until = yard_mono_ms() + r->drain_ms;
+        if (drain_until >= 0 && yard_mono_ms() >= drain_until)
             break;
         yard_health_tick();
         rd_kafka_poll(r->rk, 0); /* statistics, for readiness */

@@ -448,9 +448,20 @@ static void probe_controller(kafka_be *k, const struct rd_kafka_metadata *md)
 }
 
 /* Wait for the admin result on our queue; NULL after the timeout. */
-static rd_kafka_event_t *admin_wait(kafka_be *k)
+/* The answer to the admin request `what` just sent: the event (caller
+ * destroys it; NULL when none came), with why filled when there is no
+ * answer or it is an error. */
+static rd_kafka_event_t *admin_wait(kafka_be *k, const char *what, char *why,
+                                    size_t whylen)
 {
-    return rd_kafka_queue_poll(k->q, ADMIN_TIMEOUT_MS + 1000);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(k->q, ADMIN_TIMEOUT_MS + 1000);
+    if (!ev)
+        snprintf(why, whylen, "%s: no answer in %d ms", what, ADMIN_TIMEOUT_MS);
+    else if (rd_kafka_event_error(ev))
+        snprintf(why, whylen, "%s: %s: %s", what,
+                 rd_kafka_err2name(rd_kafka_event_error(ev)),
+                 rd_kafka_event_error_string(ev));
+    return ev;
 }
 
 static void read_configs(kafka_be *k, const char *const *names, size_t n,
@@ -477,14 +488,7 @@ static void read_configs(kafka_be *k, const char *const *names, size_t n,
                                                   sizeof e);
         rd_kafka_DescribeConfigs(k->rk, res, cnt, o, k->q);
         rd_kafka_AdminOptions_destroy(o);
-        ev = admin_wait(k);
-        if (!ev)
-            snprintf(why, sizeof why, "DescribeConfigs: no answer in %d ms",
-                     ADMIN_TIMEOUT_MS);
-        else if (rd_kafka_event_error(ev))
-            snprintf(why, sizeof why, "DescribeConfigs: %s: %s",
-                     rd_kafka_err2name(rd_kafka_event_error(ev)),
-                     rd_kafka_event_error_string(ev));
+        ev = admin_wait(k, "DescribeConfigs", why, sizeof why);
     }
     const rd_kafka_DescribeConfigs_result_t *dr =
         ev && !why[0] ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
@@ -657,14 +661,7 @@ static void kafka_create(void *arg, const yard_topic_spec *const *specs,
                                                     sizeof e);
         rd_kafka_CreateTopics(k->rk, nts, cnt, o, k->q);
         rd_kafka_AdminOptions_destroy(o);
-        ev = admin_wait(k);
-        if (!ev)
-            snprintf(why, sizeof why, "CreateTopics: no answer in %d ms",
-                     ADMIN_TIMEOUT_MS);
-        else if (rd_kafka_event_error(ev))
-            snprintf(why, sizeof why, "CreateTopics: %s: %s",
-                     rd_kafka_err2name(rd_kafka_event_error(ev)),
-                     rd_kafka_event_error_string(ev));
+        ev = admin_wait(k, "CreateTopics", why, sizeof why);
     }
     const rd_kafka_CreateTopics_result_t *cr =
         ev && !why[0] ? rd_kafka_event_CreateTopics_result(ev) : NULL;
